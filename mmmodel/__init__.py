@@ -1,0 +1,1 @@
+"""mmmodel: the model library (loaders, encoders, fusion, heads, train, evaluate, export)."""
