@@ -1,0 +1,1 @@
+"""The ingest stage: sources -> raw store + one manifest row per input item (resumable, incremental)."""

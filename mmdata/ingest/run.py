@@ -1,0 +1,216 @@
+"""run_ingest: plan items from every source, resolve each exactly once, write the manifest.
+
+Resolution order of one item: a decision made while planning (VERDICT) -> a reusable journal
+record (finished earlier; failed ones only reused without ``retry_failed``) -> real work
+(read / fetch, check, store, journal). The manifest is rebuilt from those rows at the end,
+sorted, so an interrupted-then-resumed run and an uninterrupted one write equal manifests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from filelock import FileLock, Timeout
+from rich.console import Console
+
+from mmdata.atomic import remove_stale_temporaries
+from mmdata.ingest.accept import accept_bytes, accept_inline, read_local
+from mmdata.ingest.config import IngestConfig
+from mmdata.ingest.items import FILE, INLINE, URL, VERDICT, Item
+from mmdata.ingest.journal import JOURNAL_NAME, Journal
+from mmdata.ingest.summary import IngestSummary, LiveProgress, Meter
+from mmdata.manifest import FAILED, OK, objects_dir, write_raw_manifest
+from mmdata.net.download import Downloader, DownloadPolicy
+from mmdata.sources.directory import plan_directory
+from mmdata.sources.table import plan_table
+from mmdata.store import RawStore
+
+# Fault injection for resume tests: SIGKILL this process after N items were finished in this
+# run, or at "manifest" (journal complete, manifest not yet written).
+KILL_ENV = "MMPIPE_INGEST_KILL_AFTER"
+LOCK_NAME = ".ingest.lock"
+_DROP_FROM_MANIFEST = ("fingerprint",)
+
+
+def download_policy(cfg: IngestConfig) -> DownloadPolicy:
+    """The downloader's settings taken from the stage config."""
+    return DownloadPolicy(
+        concurrency=cfg.concurrency, per_host_concurrency=cfg.per_host_concurrency, per_host_rate=cfg.per_host_rate,
+        timeout_s=cfg.timeout_s, retries=cfg.retries, backoff_s=cfg.backoff_s, max_backoff_s=cfg.max_backoff_s,
+        max_bytes=cfg.max_bytes, max_decompressed_bytes=cfg.max_decompressed_bytes, max_redirects=cfg.max_redirects,
+        allow_private_network=cfg.allow_private_network, user_agent=cfg.user_agent,
+    )
+
+
+def plan_items(cfg: IngestConfig) -> Iterator[Item]:
+    """Items of the directory and table sources, streamed (crawls discover theirs while running)."""
+    for root in cfg.dirs:
+        yield from plan_directory(root, cfg.label_pattern)
+    for table in cfg.tables:
+        yield from plan_table(table)
+
+
+class IngestRun:
+    """State of one run: the store, the journal, the downloader and every final row so far."""
+
+    def __init__(self, cfg: IngestConfig, store: RawStore, journal: Journal, downloader: Downloader, meter: Meter):
+        self.cfg = cfg
+        self.store = store
+        self.journal = journal
+        self.downloader = downloader
+        self.meter = meter
+        self.rows: dict[str, dict[str, Any]] = {}
+        kill = os.environ.get(KILL_ENV, "")
+        self._kill_after = int(kill) if kill.isdigit() else None
+
+    def reusable(self, item: Item) -> dict[str, Any] | None:
+        """The journal's row for ``item`` when it still holds, else None."""
+        record = self.journal.get(item.item_id)
+        if record is None:
+            return None
+        if record["status"] == FAILED and self.cfg.retry_failed:
+            return None
+        if item.kind == FILE and record.get("fingerprint") != item.fingerprint:
+            return None  # the file changed since
+        if record["status"] == OK and record["sha256"] not in self.store:
+            return None  # object removed by hand: fetch again
+        return record
+
+    async def resolve(self, item: Item) -> dict[str, Any]:
+        """The final row of ``item``, doing the work only when no earlier result holds."""
+        known = self.rows.get(item.item_id)
+        if known is not None:
+            return known
+        if item.kind == VERDICT:
+            row = item.row(*item.verdict, attempts=0)
+            self.meter.count(row)
+        else:
+            row = self.reusable(item)
+            if row is not None:
+                self.meter.reused += 1
+            else:
+                row = await self.process(item)
+                self.journal.add(row)
+                self.meter.count(row)
+                if self._kill_after is not None and self.meter.done >= self._kill_after:
+                    os.kill(os.getpid(), signal.SIGKILL)
+        self.rows[item.item_id] = row
+        return row
+
+    async def process(self, item: Item) -> dict[str, Any]:
+        if item.kind == FILE:
+            return await asyncio.to_thread(read_local, item, self.store, self.cfg.max_bytes)
+        if item.kind == INLINE:
+            return await asyncio.to_thread(accept_inline, item, self.store)
+        assert item.kind == URL, item.kind
+        row, _ = await self.fetch(item)
+        return row
+
+    async def fetch(self, item: Item) -> tuple[dict[str, Any], bytes]:
+        """Download ``item.path`` and turn the outcome into a row; also return the body."""
+        result = await self.downloader.fetch(item.path)
+        extra = dict(attempts=result.attempts, http_status=result.http_status, final_url=result.final_url)
+        if result.status != OK:
+            return item.row(result.status, result.reason, error_class=result.error_class, **extra), b""
+        row = await asyncio.to_thread(accept_bytes, item, result.body, self.store, **extra)
+        return row, result.body
+
+
+async def _feed(run: IngestRun, items: Iterator[Item], workers: int) -> None:
+    queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=workers * 2)
+
+    async def worker() -> None:
+        while (item := await queue.get()) is not None:
+            await run.resolve(item)
+
+    tasks = [asyncio.create_task(worker()) for _ in range(workers)]
+    try:
+        for item in items:
+            run.meter.planned += 1
+            if item.kind == VERDICT or run.reusable(item) is not None:
+                await run.resolve(item)  # no I/O: keep it off the queue
+            else:
+                await queue.put(item)
+        for _ in tasks:
+            await queue.put(None)
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+async def _tick(progress: LiveProgress, run: IngestRun) -> None:
+    while True:
+        progress.refresh()
+        await asyncio.sleep(0.2)
+        # Time-based flushes bound what a kill can lose on slow sources.
+        run.journal.flush()
+
+
+async def _run_async(cfg: IngestConfig, store: RawStore, journal: Journal, meter: Meter, console: Console | None) -> dict:
+    async with Downloader(download_policy(cfg)) as downloader:
+        run = IngestRun(cfg, store, journal, downloader, meter)
+        with LiveProgress(meter, cfg.progress, console) as progress:
+            ticker = asyncio.create_task(_tick(progress, run))
+            try:
+                await _feed(run, plan_items(cfg), cfg.concurrency)
+                if cfg.crawl:
+                    from mmdata.sources.crawl import crawl_sites
+
+                    await crawl_sites(run, cfg.crawl)
+            finally:
+                ticker.cancel()
+        return run.rows
+
+
+def finalize_rows(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Sorted manifest frame; repeated content marked ``duplicate_content`` (first in order kept)."""
+    frame = pd.DataFrame(rows)
+    frame = frame.drop(columns=[c for c in _DROP_FROM_MANIFEST if c in frame.columns])
+    frame = frame.sort_values(["key", "modality", "uri", "item_id"], kind="stable").reset_index(drop=True)
+    frame["duplicate_of"] = ""
+    ok_rows = frame[frame["status"] == OK]
+    repeated = ok_rows[ok_rows.duplicated("sha256", keep="first")]
+    if len(repeated):
+        first_uri = ok_rows.drop_duplicates("sha256", keep="first").set_index("sha256")["uri"]
+        frame.loc[repeated.index, "reason"] = "duplicate_content: " + repeated["sha256"]
+        frame.loc[repeated.index, "duplicate_of"] = repeated["sha256"].map(first_uri)
+    for column in ("http_status", "attempts", "bytes"):
+        if column in frame.columns:
+            frame[column] = frame[column].fillna(0).astype("int64")
+    for column in ("error_class", "final_url"):
+        if column in frame.columns:
+            frame[column] = frame[column].fillna("").astype(str)
+    return frame
+
+
+def run_ingest(cfg: IngestConfig, console: Console | None = None) -> IngestSummary:
+    """Ingest every source of ``cfg`` into ``cfg.out``; resumable and incremental."""
+    if not cfg.has_sources():
+        raise ValueError("ingest has no sources: give dirs, tables or crawl (params.yaml `ingest:` or the CLI)")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(out / LOCK_NAME), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RuntimeError(f"another ingest is writing to {out} (lock {out / LOCK_NAME}); wait for it to finish") from None
+    try:
+        remove_stale_temporaries(out)
+        store = RawStore(objects_dir(out))
+        meter = Meter()
+        with Journal(out / JOURNAL_NAME, batch_size=cfg.journal_batch) as journal:
+            rows = asyncio.run(_run_async(cfg, store, journal, meter, console))
+        if os.environ.get(KILL_ENV) == "manifest":
+            os.kill(os.getpid(), signal.SIGKILL)
+        frame = finalize_rows(list(rows.values()))
+        path = write_raw_manifest(frame, out)
+        return IngestSummary.from_manifest(frame, str(out), str(path), meter)
+    finally:
+        lock.release()

@@ -1,0 +1,1 @@
+"""Networking for ingest: a guarded async downloader (SSRF checks, caps, retries) and content sniffing."""
