@@ -10,8 +10,11 @@ from mmdata.net.sniff import modality_of_mime, sniff_mime
 from mmdata.store import RawStore
 
 
-def accept_bytes(item: Item, data: bytes, store: RawStore, **extra: Any) -> dict[str, Any]:
-    """Check ``data`` against what ``item`` should hold; store it when it passes."""
+def accept_bytes(item: Item, data: bytes, store: RawStore | None, sha256: str = "", **extra: Any) -> dict[str, Any]:
+    """Check ``data`` against what ``item`` should hold; store it when it passes.
+
+    ``sha256`` says the bytes are already stored under that address (then ``store`` may be None).
+    """
     if not data:
         return dropped(item, "empty_file", **extra)
     mime = sniff_mime(data)
@@ -20,7 +23,7 @@ def accept_bytes(item: Item, data: bytes, store: RawStore, **extra: Any) -> dict
         return dropped(item, f"unsupported_type: {mime}", mime=mime, bytes=len(data), **extra)
     if modality != item.modality:
         return dropped(item, f"unexpected_type: {mime} (expected {item.modality})", mime=mime, bytes=len(data), **extra)
-    digest, _ = store.put(data)
+    digest = sha256 or store.put(data)[0]
     return ok(item, sha256=digest, bytes=len(data), mime=mime, **extra)
 
 

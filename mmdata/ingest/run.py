@@ -9,6 +9,7 @@ sorted, so an interrupted-then-resumed run and an uninterrupted one write equal 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from mmdata.ingest.items import FILE, INLINE, URL, VERDICT, Item
 from mmdata.ingest.journal import JOURNAL_NAME, Journal
 from mmdata.ingest.summary import IngestSummary, LiveProgress, Meter
 from mmdata.manifest import FAILED, OK, objects_dir, write_raw_manifest
-from mmdata.net.download import Downloader, DownloadPolicy
+from mmdata.net.download import Downloader, DownloadPolicy, FetchResult
 from mmdata.sources.directory import plan_directory
 from mmdata.sources.table import plan_table
 from mmdata.store import RawStore
@@ -66,6 +67,7 @@ class IngestRun:
         self.downloader = downloader
         self.meter = meter
         self.rows: dict[str, dict[str, Any]] = {}
+        self._fetched: dict[str, asyncio.Future | tuple[FetchResult, str]] = {}
         kill = os.environ.get(KILL_ENV, "")
         self._kill_after = int(kill) if kill.isdigit() else None
 
@@ -112,14 +114,33 @@ class IngestRun:
         row, _ = await self.fetch(item)
         return row
 
+    async def _download(self, url: str) -> tuple[FetchResult, str]:
+        result = await self.downloader.fetch(url)
+        digest = ""
+        if result.status == OK and result.body:
+            digest, _ = await asyncio.to_thread(self.store.put, result.body)
+        return result, digest
+
     async def fetch(self, item: Item) -> tuple[dict[str, Any], bytes]:
-        """Download ``item.path`` and turn the outcome into a row; also return the body."""
-        result = await self.downloader.fetch(item.path)
+        """Download ``item.path`` (once per URL per run) and turn the outcome into a row."""
+        url = item.path
+        known = self._fetched.get(url)
+        if known is None:
+            task = self._fetched[url] = asyncio.ensure_future(self._download(url))
+            result, digest = await task
+            # Keep the outcome for later items with the same URL, not the body (memory).
+            self._fetched[url] = (dataclasses.replace(result, body=b""), digest)
+            body = result.body
+        elif isinstance(known, asyncio.Future):
+            result, digest = await known
+            body = result.body
+        else:
+            result, digest = known
+            body = await asyncio.to_thread(self.store.get, digest) if digest else b""
         extra = dict(attempts=result.attempts, http_status=result.http_status, final_url=result.final_url)
         if result.status != OK:
             return item.row(result.status, result.reason, error_class=result.error_class, **extra), b""
-        row = await asyncio.to_thread(accept_bytes, item, result.body, self.store, **extra)
-        return row, result.body
+        return accept_bytes(item, body, None, digest, **extra), body
 
 
 async def _feed(run: IngestRun, items: Iterator[Item], workers: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 import random
 import time
 import zlib
@@ -21,6 +22,7 @@ from mmdata.manifest import DROPPED, FAILED, OK
 from mmdata.net.guard import PrivateAddressError, resolver_for
 from mmdata.net.urls import host_of, is_public_address, literal_address, redact_url, scheme_refusal
 
+log = logging.getLogger(__name__)
 _REDIRECTS = (301, 302, 303, 307, 308)
 
 
@@ -166,7 +168,9 @@ class Downloader:
                     return FetchResult(
                         url, FAILED, err.reason, err.error_class, http_status=err.http_status, attempts=attempts
                     )
-                await asyncio.sleep(self._delay(attempts, err.retry_after_s))
+                delay = self._delay(attempts, err.retry_after_s)
+                log.debug("retry %d of %s in %.2f s after %s", attempts, redact_url(url), delay, err.reason)
+                await asyncio.sleep(delay)
                 continue
             result.url = url
             result.attempts = attempts
