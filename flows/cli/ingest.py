@@ -57,3 +57,44 @@ def ingest_command(
         console.print(f"[red]ingest: {err}")
         raise typer.Exit(2) from None
     console.print(summary.rich_table())
+
+
+RECIPES = ("avmnist", "asterisk", "icons")
+
+
+@app.command("recipe")
+def recipe_command(
+    name: str = typer.Argument(..., help=f"one of: {', '.join(RECIPES)}"),
+    out: Path = typer.Option(..., "--out", help="folder to write (a source directory `mm ingest --dir` reads)"),
+    data: Path = typer.Option(None, "--data", help="avmnist: folder with fsdd/ and mnist/ (default $MMPIPE_SHARED_DATA or ../shared/data)"),
+    seed: int = typer.Option(0, "--seed", help="avmnist: pairing and noise seed"),
+    per_digit: int = typer.Option(None, "--per-digit", help="avmnist: recordings per digit at most"),
+    image_noise: float = typer.Option(0.0, "--image-noise", help="avmnist: 0..1 share of uniform noise blended into images"),
+    occlude: bool = typer.Option(False, "--occlude", help="avmnist: black out a block of each image"),
+    source: Path = typer.Option(None, "--source", help="asterisk/icons: installed data folder (Debian default)"),
+) -> None:
+    """Write a ready-to-ingest corpus folder from a known dataset (data origin and license in recipe.json)."""
+    from mmdata.recipes.common import RecipeSourceMissing, shared_data_dir
+
+    console = Console()
+    try:
+        if name == "avmnist":
+            from mmdata.recipes.avmnist import prepare_avmnist
+
+            written = prepare_avmnist(data or shared_data_dir(), out, seed=seed, per_digit=per_digit,
+                                      image_noise=image_noise, occlude=occlude)
+        elif name == "asterisk":
+            from mmdata.recipes.asterisk import SOUNDS_DIR, prepare_asterisk
+
+            written = prepare_asterisk(out, source or SOUNDS_DIR)
+        elif name == "icons":
+            from mmdata.recipes.icons import THEME_DIR, prepare_icons
+
+            written = prepare_icons(out, source or THEME_DIR)
+        else:
+            console.print(f"[red]unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
+            raise typer.Exit(2)
+    except (RecipeSourceMissing, FileNotFoundError, ValueError) as err:
+        console.print(f"[red]recipe {name}: {err}")
+        raise typer.Exit(2) from None
+    console.print(f"recipe {name}: wrote {written} (ingest with `mm ingest --dir {written} --out ...`)")

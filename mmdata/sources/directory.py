@@ -1,6 +1,6 @@
 """Directory source: files sharing a stem form one sample, in any sub-folder.
 
-Labels come from ``labels.csv`` at the root (``key,label[,group]``), else from a file-name
+Labels come from ``labels.csv`` at the root (it and ``recipe.json`` there are not samples) (``key,label[,group]``), else from a file-name
 pattern when configured, else from the parent folder name. Every file is an input item:
 unknown extensions, hidden files and a second file of the same modality for a key are
 recorded as dropped rather than skipped.
@@ -21,6 +21,8 @@ from mmdata.manifest import DROPPED, FAILED
 from mmdata.sources.keys import sanitize_key
 
 LABELS_FILE = "labels.csv"
+# Root-level sidecars that describe the folder rather than being samples (recipes write them).
+SIDECAR_FILES = (LABELS_FILE, "recipe.json")
 SOURCE = "directory"
 
 
@@ -43,7 +45,7 @@ def _walk_files(root: Path) -> list[Path]:
             if name.startswith(TMP_MARKER):
                 continue  # a killed writer's leftover, never an input
             path = Path(folder) / name
-            if path.parent == root and name == LABELS_FILE:
+            if path.parent == root and name in SIDECAR_FILES:
                 continue
             found.append(path)
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())

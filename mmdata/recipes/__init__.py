@@ -1,0 +1,1 @@
+"""Recipes: ``prepare_<corpus>(...)`` functions that write a source directory the ingest reads."""
