@@ -114,33 +114,33 @@ class IngestRun:
         row, _ = await self.fetch(item)
         return row
 
-    async def _download(self, url: str) -> tuple[FetchResult, str]:
-        result = await self.downloader.fetch(url)
-        digest = ""
-        if result.status == OK and result.body:
-            digest, _ = await asyncio.to_thread(self.store.put, result.body)
-        return result, digest
-
     async def fetch(self, item: Item) -> tuple[dict[str, Any], bytes]:
         """Download ``item.path`` (once per URL per run) and turn the outcome into a row."""
         url = item.path
         known = self._fetched.get(url)
+        digest = ""
         if known is None:
-            task = self._fetched[url] = asyncio.ensure_future(self._download(url))
-            result, digest = await task
-            # Keep the outcome for later items with the same URL, not the body (memory).
-            self._fetched[url] = (dataclasses.replace(result, body=b""), digest)
-            body = result.body
+            task = self._fetched[url] = asyncio.ensure_future(self.downloader.fetch(url))
+            result = await task
         elif isinstance(known, asyncio.Future):
-            result, digest = await known
-            body = result.body
+            result = await known
         else:
             result, digest = known
-            body = await asyncio.to_thread(self.store.get, digest) if digest else b""
+            if result.status == OK and not digest:
+                result = await self.downloader.fetch(url)  # first user rejected the bytes: fetch again
         extra = dict(attempts=result.attempts, http_status=result.http_status, final_url=result.final_url)
         if result.status != OK:
-            return item.row(result.status, result.reason, error_class=result.error_class, **extra), b""
-        return accept_bytes(item, body, None, digest, **extra), body
+            row = item.row(result.status, result.reason, error_class=result.error_class, **extra)
+        elif digest:
+            body = await asyncio.to_thread(self.store.get, digest)
+            row = accept_bytes(item, body, None, digest, **extra)
+        else:
+            # Bytes reach the store only once an item accepts them: no orphans from rejected bodies.
+            row = await asyncio.to_thread(accept_bytes, item, result.body, self.store, **extra)
+        if not isinstance(self._fetched.get(url), tuple) or not self._fetched[url][1]:
+            # Remember the outcome for later items with the same URL, not the body (memory).
+            self._fetched[url] = (dataclasses.replace(result, body=b""), row["sha256"])
+        return row, result.body
 
 
 async def _feed(run: IngestRun, items: Iterator[Item], workers: int) -> None:
@@ -193,6 +193,8 @@ async def _run_async(cfg: IngestConfig, store: RawStore, journal: Journal, meter
 def finalize_rows(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Sorted manifest frame; repeated content marked ``duplicate_content`` (first in order kept)."""
     frame = pd.DataFrame(rows)
+    # Journal records come back with sorted keys, fresh rows in insertion order: fix one order.
+    frame = frame[sorted(frame.columns)]
     frame = frame.drop(columns=[c for c in _DROP_FROM_MANIFEST if c in frame.columns])
     frame = frame.sort_values(["key", "modality", "uri", "item_id"], kind="stable").reset_index(drop=True)
     frame["duplicate_of"] = ""

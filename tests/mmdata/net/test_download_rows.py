@@ -141,7 +141,7 @@ def test_credentials_are_redacted_everywhere(url_manifest, site):
 
 def test_inline_text_and_meta_columns(url_manifest):
     inline = row(url_manifest[0], "inline")
-    assert inline["status"] == "ok" and inline["uri"].startswith("inline:") and inline["uri"].endswith("#24")
+    assert inline["status"] == "ok" and inline["uri"].startswith("inline:") and inline["uri"].endswith("#23")
     assert json.loads(inline["meta"]) == {"source_id": 7}
 
 
