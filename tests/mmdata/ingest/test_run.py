@@ -11,7 +11,7 @@ from mmdata.ingest.config import IngestConfig
 from mmdata.ingest.journal import Journal
 from mmdata.ingest.run import LOCK_NAME, run_ingest
 from mmdata.manifest import read_raw_manifest
-from tests.mmdata.net.site import Site, SiteHandler, png_bytes
+from tests.mmdata.net.site import Site, png_bytes
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +51,10 @@ def test_failed_items_are_retried_only_when_asked(site, tmp_path):
     run_ingest(cfg)  # retries=0: /flaky answers 500 the first time
     assert read_raw_manifest(cfg.out).set_index("key").loc["k", "reason"] == "http_500: Internal Server Error"
     run_ingest(cfg)
-    assert SiteHandler.hits["/flaky?c=policy"] == 1  # not silently retried
+    assert site.hits("/flaky?c=policy") == 1  # not silently retried
     assert read_raw_manifest(cfg.out).set_index("key").loc["k", "status"] == "failed"
     summary = run_ingest(cfg.model_copy(update={"retry_failed": True}))
-    assert SiteHandler.hits["/flaky?c=policy"] == 2 and SiteHandler.hits[path] == 1
+    assert site.hits("/flaky?c=policy") == 2 and site.hits(path) == 1
     assert (summary.processed, summary.reused) == (1, 1)
     assert read_raw_manifest(cfg.out).set_index("key").loc["k", "status"] == "ok"
 

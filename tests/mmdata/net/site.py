@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import sys
 import threading
 import time
 from collections import Counter
@@ -89,9 +90,9 @@ class SiteHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: C901 - one branch per misbehaviour is the point
         path, _, _query = self.path.partition("?")
         with self.lock:
-            SiteHandler.hits[self.path] += 1
-            n = SiteHandler.hits[self.path]
-            SiteHandler.first_hit.setdefault(self.path, time.monotonic())
+            self.hits[self.path] += 1
+            n = self.hits[self.path]
+            self.first_hit.setdefault(self.path, time.monotonic())
         host = self.headers.get("Host", "")
         if path in PAGES:
             return self._send(200, PAGES[path])
@@ -168,12 +169,19 @@ class _Server(ThreadingHTTPServer):
     # The default listen backlog of 5 drops SYNs when the client opens many connections at once.
     request_queue_size = 256
 
+    def handle_error(self, request, client_address) -> None:
+        # Clients hanging up on purpose (timeouts, caps) are part of the tests, not errors.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class Site:
     """``with Site() as site: site.url('/a.html')``."""
 
     def __init__(self) -> None:
-        self.server = _Server(("127.0.0.1", 0), SiteHandler)
+        # Counters per site, so tests in other modules do not see each other's hits.
+        self.handler = type("Handler", (SiteHandler,), {"hits": Counter(), "first_hit": {}})
+        self.server = _Server(("127.0.0.1", 0), self.handler)
         self.server.daemon_threads = True
         self.server.block_on_close = False
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -186,7 +194,7 @@ class Site:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def hits(self, path: str) -> int:
-        return SiteHandler.hits[path]
+        return self.handler.hits[path]
 
     def __enter__(self) -> Site:
         self.thread.start()
