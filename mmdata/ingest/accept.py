@@ -1,4 +1,9 @@
-"""Turn an item's bytes into its final row: empty / too large / wrong type checks, then the store."""
+"""Turn an item's bytes into its final row: empty / too large / wrong type checks, then the store.
+
+Objects are written atomically but not fsynced one by one (that alone would cap ingest near
+1,000 items/s): a kill never leaves a partial object, a power loss is caught on resume by the
+size check of ``IngestRun.reusable``, and the run syncs once before writing its manifest.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ def accept_bytes(item: Item, data: bytes, store: RawStore | None, sha256: str = 
         return dropped(item, f"unsupported_type: {mime}", mime=mime, bytes=len(data), **extra)
     if modality != item.modality:
         return dropped(item, f"unexpected_type: {mime} (expected {item.modality})", mime=mime, bytes=len(data), **extra)
-    digest = sha256 or store.put(data)[0]
+    digest = sha256 or store.put(data, fsync=False)[0]
     return ok(item, sha256=digest, bytes=len(data), mime=mime, **extra)
 
 
@@ -50,6 +55,6 @@ def accept_inline(item: Item, store: RawStore) -> dict[str, Any]:
     data = item.inline.encode("utf-8", "surrogatepass")
     if not item.inline.strip():
         return dropped(item, "empty_text", attempts=1)
-    digest, _ = store.put(data)
+    digest, _ = store.put(data, fsync=False)
     return ok(item, sha256=digest, bytes=len(data), mime="text/plain", attempts=1)
 

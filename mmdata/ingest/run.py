@@ -80,9 +80,15 @@ class IngestRun:
             return None
         if item.kind == FILE and record.get("fingerprint") != item.fingerprint:
             return None  # the file changed since
-        if record["status"] == OK and record["sha256"] not in self.store:
-            return None  # object removed by hand: fetch again
+        if record["status"] == OK and not self._object_intact(record["sha256"], record["bytes"]):
+            return None  # object removed by hand, or cut short by a power loss: fetch again
         return record
+
+    def _object_intact(self, digest: str, size: int) -> bool:
+        try:
+            return self.store.path_of(digest).stat().st_size == size
+        except OSError:
+            return False
 
     async def resolve(self, item: Item) -> dict[str, Any]:
         """The final row of ``item``, doing the work only when no earlier result holds."""
@@ -232,6 +238,7 @@ def run_ingest(cfg: IngestConfig, console: Console | None = None) -> IngestSumma
             rows = asyncio.run(_run_async(cfg, store, journal, meter, console))
         if os.environ.get(KILL_ENV) == "manifest":
             os.kill(os.getpid(), signal.SIGKILL)
+        os.sync()  # objects were not fsynced one by one: make them durable before the manifest names them
         frame = finalize_rows(list(rows.values()))
         path = write_raw_manifest(frame, out)
         return IngestSummary.from_manifest(frame, str(out), str(path), meter)
