@@ -13,13 +13,11 @@ TMP_MARKER = ".tmp-"
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike, fsync: bool = True) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` when the block succeeds.
 
     The temporary file lives in the same directory (same filesystem) so the rename is atomic;
-    it is fsynced first so a crash after the rename cannot expose an empty file. ``fsync=False``
-    keeps the atomic rename (no partial file after a process kill) but leaves power-loss
-    durability to the caller, for writers that verify their files on resume.
+    it is fsynced first so a crash after the rename cannot expose an empty file.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -28,17 +26,16 @@ def atomic_path(target: str | os.PathLike, fsync: bool = True) -> Iterator[Path]
     tmp = Path(tmp_name)
     try:
         yield tmp
-        if fsync:
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def write_bytes_atomic(target: str | os.PathLike, data: bytes, fsync: bool = True) -> None:
-    """Write ``data`` to ``target`` atomically (see ``atomic_path`` for ``fsync``)."""
-    with atomic_path(target, fsync=fsync) as tmp:
+def write_bytes_atomic(target: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``target`` atomically."""
+    with atomic_path(target) as tmp:
         tmp.write_bytes(data)
 
 

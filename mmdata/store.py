@@ -26,13 +26,13 @@ class RawStore:
     def __contains__(self, sha256: str) -> bool:
         return self.path_of(sha256).is_file()
 
-    def put(self, data: bytes, fsync: bool = True) -> tuple[str, bool]:
-        """Store ``data``; return ``(sha256, newly_written)`` (``fsync``: see ``atomic_path``)."""
+    def put(self, data: bytes) -> tuple[str, bool]:
+        """Store ``data``; return ``(sha256, newly_written)``."""
         digest = sha256_of(data)
         path = self.path_of(digest)
         if path.is_file():
             return digest, False
-        write_bytes_atomic(path, data, fsync=fsync)
+        write_bytes_atomic(path, data)
         return digest, True
 
     def get(self, sha256: str) -> bytes:

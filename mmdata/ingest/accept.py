@@ -1,9 +1,4 @@
-"""Turn an item's bytes into its final row: empty / too large / wrong type checks, then the store.
-
-Objects are written atomically but not fsynced one by one (that alone would cap ingest near
-1,000 items/s): a kill never leaves a partial object, a power loss is caught on resume by the
-size check of ``IngestRun.reusable``, and the run syncs once before writing its manifest.
-"""
+"""Turn an item's bytes into its final row: empty / too large / wrong type checks, then the store."""
 
 from __future__ import annotations
 
@@ -11,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from mmdata.ingest.items import Item, dropped, failed, ok
+from mmdata.ingest.objects import ObjectWriter
 from mmdata.net.sniff import modality_of_mime, sniff_mime
-from mmdata.store import RawStore
 
 
-def accept_bytes(item: Item, data: bytes, store: RawStore | None, sha256: str = "", **extra: Any) -> dict[str, Any]:
+def accept_bytes(item: Item, data: bytes, store: ObjectWriter | None, sha256: str = "", **extra: Any) -> dict[str, Any]:
     """Check ``data`` against what ``item`` should hold; store it when it passes.
 
     ``sha256`` says the bytes are already stored under that address (then ``store`` may be None).
@@ -28,11 +23,11 @@ def accept_bytes(item: Item, data: bytes, store: RawStore | None, sha256: str = 
         return dropped(item, f"unsupported_type: {mime}", mime=mime, bytes=len(data), **extra)
     if modality != item.modality:
         return dropped(item, f"unexpected_type: {mime} (expected {item.modality})", mime=mime, bytes=len(data), **extra)
-    digest = sha256 or store.put(data, fsync=False)[0]
+    digest = sha256 or store.put(data)
     return ok(item, sha256=digest, bytes=len(data), mime=mime, **extra)
 
 
-def read_local(item: Item, store: RawStore, max_bytes: int) -> dict[str, Any]:
+def read_local(item: Item, store: ObjectWriter, max_bytes: int) -> dict[str, Any]:
     """Final row of a local-file item (runs in a worker thread)."""
     path = Path(item.path)
     try:
@@ -50,11 +45,11 @@ def read_local(item: Item, store: RawStore, max_bytes: int) -> dict[str, Any]:
     return accept_bytes(item, data, store, attempts=1)
 
 
-def accept_inline(item: Item, store: RawStore) -> dict[str, Any]:
+def accept_inline(item: Item, store: ObjectWriter) -> dict[str, Any]:
     """Final row of inline table text: stored UTF-8 as given."""
     data = item.inline.encode("utf-8", "surrogatepass")
     if not item.inline.strip():
         return dropped(item, "empty_text", attempts=1)
-    digest, _ = store.put(data, fsync=False)
+    digest = store.put(data)
     return ok(item, sha256=digest, bytes=len(data), mime="text/plain", attempts=1)
 

@@ -50,7 +50,7 @@ class Journal:
     def add(self, record: dict[str, Any]) -> None:
         """Record a finished item; durable after the next ``flush`` (automatic every batch)."""
         self.records[record["item_id"]] = record
-        self._pending.append(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+        self._pending.append(json.dumps(record, ensure_ascii=False) + "\n")
         if len(self._pending) >= self.batch_size:
             self.flush()
 

@@ -25,6 +25,7 @@ from mmdata.ingest.accept import accept_bytes, accept_inline, read_local
 from mmdata.ingest.config import IngestConfig
 from mmdata.ingest.items import FILE, INLINE, URL, VERDICT, Item
 from mmdata.ingest.journal import JOURNAL_NAME, Journal
+from mmdata.ingest.objects import ObjectWriter
 from mmdata.ingest.summary import IngestSummary, LiveProgress, Meter
 from mmdata.manifest import FAILED, OK, objects_dir, write_raw_manifest
 from mmdata.net.download import Downloader, DownloadPolicy, FetchResult
@@ -36,6 +37,7 @@ from mmdata.store import RawStore
 # run, or at "manifest" (journal complete, manifest not yet written).
 KILL_ENV = "MMPIPE_INGEST_KILL_AFTER"
 LOCK_NAME = ".ingest.lock"
+INLINE_WORK_BYTES = 256 * 1024
 _DROP_FROM_MANIFEST = ("fingerprint",)
 
 
@@ -63,6 +65,7 @@ class IngestRun:
     def __init__(self, cfg: IngestConfig, store: RawStore, journal: Journal, downloader: Downloader, meter: Meter):
         self.cfg = cfg
         self.store = store
+        self.writer = ObjectWriter(store)
         self.journal = journal
         self.downloader = downloader
         self.meter = meter
@@ -113,12 +116,21 @@ class IngestRun:
 
     async def process(self, item: Item) -> dict[str, Any]:
         if item.kind == FILE:
-            return await asyncio.to_thread(read_local, item, self.store, self.cfg.max_bytes)
+            return await asyncio.to_thread(read_local, item, self.writer, self.cfg.max_bytes)
         if item.kind == INLINE:
-            return await asyncio.to_thread(accept_inline, item, self.store)
+            return await asyncio.to_thread(accept_inline, item, self.writer)
         assert item.kind == URL, item.kind
         row, _ = await self.fetch(item)
         return row
+
+    @staticmethod
+    async def _off_loop_if_large(size: int, func, *args, **kwargs):
+        # Small payloads are hashed and written right on the event loop: a thread hop per item
+        # costs more than the work, and worker threads holding the GIL stall the loop's
+        # socket calls (the convoy effect halved throughput in bench/ingest_bench.py).
+        if size < INLINE_WORK_BYTES:
+            return func(*args, **kwargs)
+        return await asyncio.to_thread(func, *args, **kwargs)
 
     async def fetch(self, item: Item) -> tuple[dict[str, Any], bytes]:
         """Download ``item.path`` (once per URL per run) and turn the outcome into a row."""
@@ -138,11 +150,11 @@ class IngestRun:
         if result.status != OK:
             row = item.row(result.status, result.reason, error_class=result.error_class, **extra)
         elif digest:
-            body = await asyncio.to_thread(self.store.get, digest)
+            body = self.store.get(digest)
             row = accept_bytes(item, body, None, digest, **extra)
         else:
             # Bytes reach the store only once an item accepts them: no orphans from rejected bodies.
-            row = await asyncio.to_thread(accept_bytes, item, result.body, self.store, **extra)
+            row = await self._off_loop_if_large(len(result.body), accept_bytes, item, result.body, self.writer, **extra)
         if not isinstance(self._fetched.get(url), tuple) or not self._fetched[url][1]:
             # Remember the outcome for later items with the same URL, not the body (memory).
             self._fetched[url] = (dataclasses.replace(result, body=b""), row["sha256"])
@@ -238,7 +250,6 @@ def run_ingest(cfg: IngestConfig, console: Console | None = None) -> IngestSumma
             rows = asyncio.run(_run_async(cfg, store, journal, meter, console))
         if os.environ.get(KILL_ENV) == "manifest":
             os.kill(os.getpid(), signal.SIGKILL)
-        os.sync()  # objects were not fsynced one by one: make them durable before the manifest names them
         frame = finalize_rows(list(rows.values()))
         path = write_raw_manifest(frame, out)
         return IngestSummary.from_manifest(frame, str(out), str(path), meter)

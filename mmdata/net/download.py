@@ -127,6 +127,7 @@ class Downloader:
         self.rng = rng or random.Random(0)
         self._global = asyncio.Semaphore(policy.concurrency)
         self._hosts: dict[str, _HostGate] = {}
+        self._host_refusals: dict[str, str | None] = {}  # IP-literal checks, once per host
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Downloader:
@@ -187,12 +188,14 @@ class Downloader:
         reason = scheme_refusal(url)
         if reason:
             return reason
-        if not host_of(url):
+        host = host_of(url)
+        if not host:
             return "invalid_url: no host"
-        address = literal_address(host_of(url))
-        if address and not self.policy.allow_private_network and not is_public_address(address):
-            return f"private_address: {address}"
-        return None
+        if host not in self._host_refusals:
+            address = literal_address(host)
+            private = address and not self.policy.allow_private_network and not is_public_address(address)
+            self._host_refusals[host] = f"private_address: {address}" if private else None
+        return self._host_refusals[host]
 
     async def _fetch_once(self, url: str) -> FetchResult:
         assert self._session is not None, "use Downloader as an async context manager"

@@ -1,0 +1,187 @@
+"""Ingest throughput and memory benchmark -> bench/results/ingest.json.
+
+1. Throughput: 10,000 URLs of ~10 KB each served over loopback by an aiohttp server in its
+   own process. The same URLs are fetched by a bare async fetch-and-write loop (aiohttp,
+   same concurrency, one plain file per item) and by the full ingest (`run_ingest` on a
+   jsonl URL table: guarded downloader, sniffing, content-addressed store, journal,
+   manifest). The runs alternate, twice each, and the best of each is compared.
+   Targets (issue 3): >= 1,500 items/s and >= 80% of the bare loop.
+2. Memory: peak RSS of an ingest of a 10,000-row and a 100,000-row table (each in a fresh
+   process; rows point at 100 local files), to show it grows with the manifest only.
+
+Run: `.venv/bin/python bench/ingest_bench.py` (or `make bench`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "ingest.json"
+N_ITEMS = 10_000
+ITEM_BYTES = 10_240
+CONCURRENCY = 64
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def serve(port: int) -> None:
+    """Serve /item/<n>: ~10 KB, unique per n, starting with PNG magic (sniffed as an image)."""
+    from aiohttp import web
+
+    filler = bytes(range(256)) * (ITEM_BYTES // 256)
+
+    async def item(request: web.Request) -> web.Response:
+        n = int(request.match_info["n"])
+        body = PNG_MAGIC + n.to_bytes(8, "big") + filler[: ITEM_BYTES - 16]
+        return web.Response(body=body, content_type="image/png")
+
+    app = web.Application()
+    app.router.add_get("/item/{n}", item)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, backlog=1024)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(port: int, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"benchmark server did not start on port {port}")
+
+
+async def bare_loop(urls: list[str], out: Path) -> float:
+    """The baseline: fetch with aiohttp at the same concurrency, write each body to a file."""
+    import aiohttp
+
+    out.mkdir(parents=True, exist_ok=True)
+    semaphore = asyncio.Semaphore(CONCURRENCY)
+    started = time.perf_counter()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONCURRENCY)) as session:
+
+        async def one(index: int, url: str) -> None:
+            async with semaphore, session.get(url) as resp:
+                data = await resp.read()
+            (out / str(index)).write_bytes(data)
+
+        await asyncio.gather(*(one(i, u) for i, u in enumerate(urls)))
+    return len(urls) / (time.perf_counter() - started)
+
+
+def mmpipe_ingest(urls: list[str], work: Path) -> float:
+    from mmdata.ingest.config import IngestConfig
+    from mmdata.ingest.run import run_ingest
+
+    table = work / "urls.jsonl"
+    table.write_text("".join(json.dumps({"key": f"k{i:06d}", "image": u}) + "\n" for i, u in enumerate(urls)))
+    cfg = IngestConfig(tables=[str(table)], out=str(work / "raw"), allow_private_network=True,
+                       concurrency=CONCURRENCY, per_host_concurrency=CONCURRENCY, progress=False)
+    started = time.perf_counter()
+    summary = run_ingest(cfg)
+    seconds = time.perf_counter() - started
+    if summary.by_status != {"ok": len(urls)}:
+        raise RuntimeError(f"benchmark ingest did not fetch everything: {summary.by_status} {summary.by_reason}")
+    return len(urls) / seconds
+
+
+def memory_child(rows: int, work: str) -> None:
+    """In a fresh process: ingest a table of ``rows`` rows, print the peak RSS in MB."""
+    from mmdata.ingest.config import IngestConfig
+    from mmdata.ingest.run import run_ingest
+
+    work_path = Path(work)
+    files = work_path / "files"
+    files.mkdir(parents=True, exist_ok=True)
+    for i in range(100):
+        (files / f"{i}.txt").write_text(f"words of file {i}\n" * 20)
+    table = work_path / f"rows{rows}.jsonl"
+    with open(table, "w") as fh:
+        for i in range(rows):
+            fh.write(json.dumps({"key": f"r{i:07d}", "text": f"files/{i % 100}.txt", "label": str(i % 7)}) + "\n")
+    summary = run_ingest(IngestConfig(tables=[str(table)], out=str(work_path / f"raw{rows}"), progress=False))
+    assert summary.items == rows, summary
+    print(json.dumps({"rows": rows, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "seconds": summary.seconds}))
+
+
+def measure_memory(rows: int) -> dict:
+    with tempfile.TemporaryDirectory() as work:
+        proc = subprocess.run([sys.executable, __file__, "--memory-child", str(rows), work],
+                              capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    from rich.console import Console
+
+    console = Console()
+    port = free_port()
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], cwd=ROOT)
+    runs: dict[str, list[float]] = {"bare": [], "mmpipe": []}
+    try:
+        wait_for(port)
+        urls = [f"http://127.0.0.1:{port}/item/{i}" for i in range(N_ITEMS)]
+        for round_ in range(2):
+            for name in ("bare", "mmpipe"):
+                work = Path(tempfile.mkdtemp(prefix=f"ingest-bench-{name}-"))
+                try:
+                    rate = asyncio.run(bare_loop(urls, work)) if name == "bare" else mmpipe_ingest(urls, work)
+                finally:
+                    shutil.rmtree(work, ignore_errors=True)
+                runs[name].append(round(rate, 1))
+                console.print(f"round {round_ + 1} {name:7s} {rate:8.0f} items/s")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    memory = [measure_memory(rows) for rows in (10_000, 100_000)]
+    best_bare, best_mmpipe = max(runs["bare"]), max(runs["mmpipe"])
+    result = {
+        "benchmark": "ingest",
+        "items": N_ITEMS,
+        "item_bytes": ITEM_BYTES,
+        "concurrency": CONCURRENCY,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "bare_items_per_s": runs["bare"],
+        "mmpipe_items_per_s": runs["mmpipe"],
+        "best_bare_items_per_s": best_bare,
+        "best_mmpipe_items_per_s": best_mmpipe,
+        "ratio_mmpipe_to_bare": round(best_mmpipe / best_bare, 3),
+        "target_items_per_s": 1500,
+        "target_ratio": 0.8,
+        "meets_throughput_target": best_mmpipe >= 1500,
+        "meets_ratio_target": best_mmpipe / best_bare >= 0.8,
+        "memory": memory,
+        "memory_growth_10k_to_100k": round(memory[1]["peak_rss_mb"] / memory[0]["peak_rss_mb"], 2),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+    console.print_json(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        serve(int(sys.argv[2]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--memory-child":
+        memory_child(int(sys.argv[2]), sys.argv[3])
+    else:
+        sys.exit(main())
