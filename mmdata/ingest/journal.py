@@ -1,8 +1,9 @@
 """Append-only journal of finished items: what makes a killed ingest resumable.
 
 One JSON object per line, appended in batches and fsynced, written only after the item's
-bytes are safely in the raw store. A kill can tear at most the last line, which is ignored
-(and cut off) on the next open. The latest record of an item wins.
+bytes are in the raw store. A kill can tear at most the last line, which is ignored (and cut
+off) on the next open. The latest record of an item wins. In memory only a compact entry per
+item is kept; the manifest is read back from the file at the end, column by column.
 """
 
 from __future__ import annotations
@@ -10,18 +11,45 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.json as pa_json
+
+from mmdata.manifest import RAW_COLUMNS
 
 JOURNAL_NAME = "journal.jsonl"
+_INT_COLUMNS = ("bytes", "attempts", "http_status")
+_TEXT_COLUMNS = (*(c for c in RAW_COLUMNS if c not in _INT_COLUMNS), "item_id", "error_class", "final_url")
+_SCHEMA = pa.schema([(c, pa.int64()) for c in _INT_COLUMNS] + [(c, pa.string()) for c in _TEXT_COLUMNS])
+
+
+class JournalEntry(NamedTuple):
+    """What a re-run needs to know about a finished item without its full row."""
+
+    status: str
+    sha256: str
+    bytes: int
+    fingerprint: str
+    mime: str
+    final_url: str
+
+    @classmethod
+    def of(cls, record: dict[str, Any]) -> JournalEntry:
+        return cls(
+            record["status"], record.get("sha256", ""), int(record.get("bytes", 0)),
+            record.get("fingerprint", ""), record.get("mime", ""), record.get("final_url", ""),
+        )
 
 
 class Journal:
-    """Finished-item records by ``item_id``, persisted to ``<out>/journal.jsonl``."""
+    """Finished items by ``item_id``, persisted to ``<out>/journal.jsonl``."""
 
     def __init__(self, path: str | os.PathLike, batch_size: int = 256):
         self.path = Path(path)
         self.batch_size = batch_size
-        self.records: dict[str, dict[str, Any]] = {}
+        self.entries: dict[str, JournalEntry] = {}
         self._pending: list[str] = []
         self._load()
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the journal
@@ -38,18 +66,18 @@ class Journal:
                     record = json.loads(line)
                 except json.JSONDecodeError:
                     break
-                self.records[record["item_id"]] = record
+                self.entries[record["item_id"]] = JournalEntry.of(record)
                 good_bytes += len(line)
         if good_bytes != self.path.stat().st_size:
             with open(self.path, "rb+") as fh:
                 fh.truncate(good_bytes)
 
-    def get(self, item_id: str) -> dict[str, Any] | None:
-        return self.records.get(item_id)
+    def get(self, item_id: str) -> JournalEntry | None:
+        return self.entries.get(item_id)
 
     def add(self, record: dict[str, Any]) -> None:
         """Record a finished item; durable after the next ``flush`` (automatic every batch)."""
-        self.records[record["item_id"]] = record
+        self.entries[record["item_id"]] = JournalEntry.of(record)
         self._pending.append(json.dumps(record, ensure_ascii=False) + "\n")
         if len(self._pending) >= self.batch_size:
             self.flush()
@@ -65,6 +93,20 @@ class Journal:
     def close(self) -> None:
         self.flush()
         self._fh.close()
+
+    def read_rows(self, item_ids: set[str]) -> pd.DataFrame:
+        """The latest record of each of ``item_ids`` as a frame (read back from the file)."""
+        self.flush()
+        if not self.path.stat().st_size:
+            return pd.DataFrame({"item_id": pd.Series([], dtype=object)})
+        # Every field typed up front, read in small blocks on one thread: memory stays near the
+        # size of the result instead of the whole file parsed at once.
+        options = pa_json.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="ignore")
+        read = pa_json.ReadOptions(use_threads=False, block_size=1 << 20)
+        table = pa_json.read_json(self.path, read_options=read, parse_options=options)
+        ids = table.column("item_id").to_pandas()
+        keep = ids.isin(item_ids) & ~ids.duplicated(keep="last")
+        return table.filter(pa.array(keep.to_numpy())).to_pandas()
 
     def __enter__(self) -> Journal:
         return self

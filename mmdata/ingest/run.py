@@ -2,7 +2,7 @@
 
 Resolution order of one item: a decision made while planning (VERDICT) -> a reusable journal
 record (finished earlier; failed ones only reused without ``retry_failed``) -> real work
-(read / fetch, check, store, journal). The manifest is rebuilt from those rows at the end,
+(read / fetch, check, store, journal). The manifest is read back from the journal at the end,
 sorted, so an interrupted-then-resumed run and an uninterrupted one write equal manifests.
 """
 
@@ -24,7 +24,7 @@ from mmdata.atomic import remove_stale_temporaries
 from mmdata.ingest.accept import accept_bytes, accept_inline, read_local
 from mmdata.ingest.config import IngestConfig
 from mmdata.ingest.items import FILE, INLINE, URL, VERDICT, Item
-from mmdata.ingest.journal import JOURNAL_NAME, Journal
+from mmdata.ingest.journal import JOURNAL_NAME, Journal, JournalEntry
 from mmdata.ingest.objects import ObjectWriter
 from mmdata.ingest.summary import IngestSummary, LiveProgress, Meter
 from mmdata.manifest import FAILED, OK, objects_dir, write_raw_manifest
@@ -60,7 +60,7 @@ def plan_items(cfg: IngestConfig) -> Iterator[Item]:
 
 
 class IngestRun:
-    """State of one run: the store, the journal, the downloader and every final row so far."""
+    """State of one run: the store, the journal, the downloader and the items resolved so far."""
 
     def __init__(self, cfg: IngestConfig, store: RawStore, journal: Journal, downloader: Downloader, meter: Meter):
         self.cfg = cfg
@@ -69,23 +69,24 @@ class IngestRun:
         self.journal = journal
         self.downloader = downloader
         self.meter = meter
-        self.rows: dict[str, dict[str, Any]] = {}
+        # Ids only: full rows live in the journal file and are read back for the manifest.
+        self.resolved: set[str] = set()
         self._fetched: dict[str, asyncio.Future | tuple[FetchResult, str]] = {}
         kill = os.environ.get(KILL_ENV, "")
         self._kill_after = int(kill) if kill.isdigit() else None
 
-    def reusable(self, item: Item) -> dict[str, Any] | None:
-        """The journal's row for ``item`` when it still holds, else None."""
-        record = self.journal.get(item.item_id)
-        if record is None:
+    def reusable(self, item: Item) -> JournalEntry | None:
+        """The journal's entry for ``item`` when it still holds, else None."""
+        entry = self.journal.get(item.item_id)
+        if entry is None or item.kind == VERDICT:
+            return None  # decisions made while planning are made again every run
+        if entry.status == FAILED and self.cfg.retry_failed:
             return None
-        if record["status"] == FAILED and self.cfg.retry_failed:
-            return None
-        if item.kind == FILE and record.get("fingerprint") != item.fingerprint:
+        if item.kind == FILE and entry.fingerprint != item.fingerprint:
             return None  # the file changed since
-        if record["status"] == OK and not self._object_intact(record["sha256"], record["bytes"]):
+        if entry.status == OK and not self._object_intact(entry.sha256, entry.bytes):
             return None  # object removed by hand, or cut short by a power loss: fetch again
-        return record
+        return entry
 
     def _object_intact(self, digest: str, size: int) -> bool:
         try:
@@ -93,26 +94,22 @@ class IngestRun:
         except OSError:
             return False
 
-    async def resolve(self, item: Item) -> dict[str, Any]:
-        """The final row of ``item``, doing the work only when no earlier result holds."""
-        known = self.rows.get(item.item_id)
-        if known is not None:
-            return known
-        if item.kind == VERDICT:
-            row = item.row(*item.verdict, attempts=0)
-            self.meter.count(row)
+    async def resolve(self, item: Item) -> JournalEntry:
+        """The outcome of ``item``, doing the work only when no earlier result holds."""
+        if item.item_id in self.resolved:
+            return self.journal.entries[item.item_id]
+        entry = self.reusable(item)
+        if entry is not None:
+            self.meter.reused += 1
         else:
-            row = self.reusable(item)
-            if row is not None:
-                self.meter.reused += 1
-            else:
-                row = await self.process(item)
-                self.journal.add(row)
-                self.meter.count(row)
-                if self._kill_after is not None and self.meter.done >= self._kill_after:
-                    os.kill(os.getpid(), signal.SIGKILL)
-        self.rows[item.item_id] = row
-        return row
+            row = item.row(*item.verdict, attempts=0) if item.kind == VERDICT else await self.process(item)
+            self.journal.add(row)
+            self.meter.count(row)
+            if self._kill_after is not None and self.meter.done >= self._kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+            entry = self.journal.entries[item.item_id]
+        self.resolved.add(item.item_id)
+        return entry
 
     async def process(self, item: Item) -> dict[str, Any]:
         if item.kind == FILE:
@@ -172,7 +169,7 @@ async def _feed(run: IngestRun, items: Iterator[Item], workers: int) -> None:
     try:
         for item in items:
             run.meter.planned += 1
-            if item.kind == VERDICT or run.reusable(item) is not None:
+            if item.kind == VERDICT or run.reusable(item) is not None or item.item_id in run.resolved:
                 await run.resolve(item)  # no I/O: keep it off the queue
             else:
                 await queue.put(item)
@@ -192,7 +189,9 @@ async def _tick(progress: LiveProgress, run: IngestRun) -> None:
         run.journal.flush()
 
 
-async def _run_async(cfg: IngestConfig, store: RawStore, journal: Journal, meter: Meter, console: Console | None) -> dict:
+async def _run_async(
+    cfg: IngestConfig, store: RawStore, journal: Journal, meter: Meter, console: Console | None
+) -> set[str]:
     async with Downloader(download_policy(cfg)) as downloader:
         run = IngestRun(cfg, store, journal, downloader, meter)
         with LiveProgress(meter, cfg.progress, console) as progress:
@@ -205,15 +204,13 @@ async def _run_async(cfg: IngestConfig, store: RawStore, journal: Journal, meter
                     await crawl_sites(run, cfg.crawl)
             finally:
                 ticker.cancel()
-        return run.rows
+        return run.resolved
 
 
-def finalize_rows(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def finalize_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Sorted manifest frame; repeated content marked ``duplicate_content`` (first in order kept)."""
-    frame = pd.DataFrame(rows)
-    # Journal records come back with sorted keys, fresh rows in insertion order: fix one order.
-    frame = frame[sorted(frame.columns)]
-    frame = frame.drop(columns=[c for c in _DROP_FROM_MANIFEST if c in frame.columns])
+    # Column order follows first appearance in the journal, which differs after a resume: fix one.
+    frame = frame[[c for c in sorted(frame.columns) if c not in _DROP_FROM_MANIFEST]]
     frame = frame.sort_values(["key", "modality", "uri", "item_id"], kind="stable").reset_index(drop=True)
     frame["duplicate_of"] = ""
     ok_rows = frame[frame["status"] == OK]
@@ -247,10 +244,10 @@ def run_ingest(cfg: IngestConfig, console: Console | None = None) -> IngestSumma
         store = RawStore(objects_dir(out))
         meter = Meter()
         with Journal(out / JOURNAL_NAME, batch_size=cfg.journal_batch) as journal:
-            rows = asyncio.run(_run_async(cfg, store, journal, meter, console))
-        if os.environ.get(KILL_ENV) == "manifest":
-            os.kill(os.getpid(), signal.SIGKILL)
-        frame = finalize_rows(list(rows.values()))
+            resolved = asyncio.run(_run_async(cfg, store, journal, meter, console))
+            if os.environ.get(KILL_ENV) == "manifest":
+                os.kill(os.getpid(), signal.SIGKILL)
+            frame = finalize_rows(journal.read_rows(resolved))
         path = write_raw_manifest(frame, out)
         return IngestSummary.from_manifest(frame, str(out), str(path), meter)
     finally:

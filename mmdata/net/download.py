@@ -44,7 +44,7 @@ class DownloadPolicy:
     user_agent: str = "mmpipe-ingest/0.1"
 
 
-@dataclass
+@dataclass(slots=True)
 class FetchResult:
     """Outcome of one URL: body on ok, a short reason identifier plus detail otherwise."""
 

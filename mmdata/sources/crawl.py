@@ -10,10 +10,11 @@ only; media may come from any public host, like a browser would load them.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mmdata import fields
 from mmdata.ingest.items import UNKNOWN_MODALITY, URL, VERDICT, Item
+from mmdata.ingest.journal import JournalEntry
 from mmdata.manifest import DROPPED, OK
 from mmdata.net.urls import host_of, normalize_url, redact_url, scheme_refusal
 from mmdata.sources.html_links import MediaRef, extract_links
@@ -104,16 +105,16 @@ class Crawler:
 
     async def _visit(self, url: str, depth: int) -> list[str]:
         """Fetch one page and its media; return the pages it links to."""
-        row = await self.run.resolve(self._page_item(url, depth))
-        if row["status"] != OK or row["mime"] != "text/html":
+        page = await self.run.resolve(self._page_item(url, depth))
+        if page.status != OK or page.mime != "text/html":
             return []
-        html = await asyncio.to_thread(self.run.store.get, row["sha256"])
-        base = row.get("final_url") or url
+        html = await asyncio.to_thread(self.run.store.get, page.sha256)
+        base = page.final_url or url
         links = await asyncio.to_thread(extract_links, html, base if "***@" not in base else url)
         await asyncio.gather(*(self._media(url, ref) for ref in links.media))
         return links.pages
 
-    async def _media(self, page_url: str, ref: MediaRef) -> dict[str, Any]:
+    async def _media(self, page_url: str, ref: MediaRef) -> JournalEntry:
         refusal = await self._refusal(ref.url, follow=False)
         return await self.run.resolve(self._media_item(page_url, ref, (DROPPED, refusal) if refusal else None))
 

@@ -63,9 +63,12 @@ def test_journal_ignores_a_torn_last_line(tmp_path):
     path = tmp_path / "journal.jsonl"
     path.write_text(json.dumps({"item_id": "a", "status": "ok"}) + "\n" + '{"item_id": "b", "sta')
     with Journal(path) as journal:
-        assert set(journal.records) == {"a"}
-        journal.add({"item_id": "c", "status": "ok"})
-    assert [json.loads(line)["item_id"] for line in path.read_text().splitlines()] == ["a", "c"]
+        assert set(journal.entries) == {"a"}
+        journal.add({"item_id": "c", "status": "failed", "reason": "x"})
+        journal.add({"item_id": "a", "status": "dropped", "reason": "later record wins"})
+        frame = journal.read_rows({"a", "c"})
+    assert [json.loads(line)["item_id"] for line in path.read_text().splitlines()] == ["a", "c", "a"]
+    assert sorted(zip(frame["item_id"], frame["status"], strict=True)) == [("a", "dropped"), ("c", "failed")]
 
 
 def test_a_second_concurrent_run_is_refused(tmp_path):
