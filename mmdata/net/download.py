@@ -14,6 +14,7 @@ import random
 import time
 import zlib
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import aiohttp
 from yarl import URL
@@ -119,6 +120,15 @@ def _decoder_for(encoding: str):
     raise _Final(FetchResult("", DROPPED, f"unsupported_encoding: {encoding}"))
 
 
+def _scrubbed(result: FetchResult, url: str) -> FetchResult:
+    """Remove any ``user:password@`` of ``url`` from texts that end up in manifests and logs."""
+    secret = urlsplit(url).netloc.rpartition("@")[0] if "@" in url else ""
+    if secret:
+        result.reason = result.reason.replace(secret, "***")
+        result.final_url = redact_url(result.final_url).replace(secret, "***")
+    return result
+
+
 class Downloader:
     """Use as ``async with Downloader(policy) as dl: result = await dl.fetch(url)``."""
 
@@ -166,16 +176,17 @@ class Downloader:
                 result = final.result
             except _Retryable as err:
                 if attempts > self.policy.retries:
-                    return FetchResult(
+                    failure = FetchResult(
                         url, FAILED, err.reason, err.error_class, http_status=err.http_status, attempts=attempts
                     )
+                    return _scrubbed(failure, url)
                 delay = self._delay(attempts, err.retry_after_s)
                 log.debug("retry %d of %s in %.2f s after %s", attempts, redact_url(url), delay, err.reason)
                 await asyncio.sleep(delay)
                 continue
             result.url = url
             result.attempts = attempts
-            return result
+            return _scrubbed(result, url)
 
     def _delay(self, attempt: int, retry_after_s: float | None) -> float:
         if retry_after_s is not None:

@@ -13,6 +13,7 @@ import io
 import sys
 import threading
 import time
+import zlib
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -148,6 +149,13 @@ class SiteHandler(BaseHTTPRequestHandler):
             return self._send(200, body, "text/plain", headers={"Content-Encoding": "gzip"})
         if path == "/gzip-text":
             return self._send(200, gzip.compress(b"compressed words\n"), "text/plain", headers={"Content-Encoding": "gzip"})
+        if path == "/brotli":
+            return self._send(200, b"\x1b\x00\x00", "text/plain", headers={"Content-Encoding": "br"})
+        if path == "/deflate-text":
+            return self._send(200, zlib.compress(b"deflated words\n"), "text/plain", headers={"Content-Encoding": "deflate"})
+        if path == "/auth-echo":
+            # An error page that repeats the Authorization-bearing URL back, as some servers do.
+            return self._send(302, b"", headers={"Location": f"http://user:secret@{host}/loop1"})
         if path == "/loop1":
             return self._send(302, b"", headers={"Location": "/loop2"})
         if path == "/loop2":

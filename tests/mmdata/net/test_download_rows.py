@@ -46,11 +46,13 @@ def url_manifest(site, tmp_path_factory):
         "chain": u("/chain0"), "to_ftp": u("/to-ftp"), "moved": u("/moved"), "wrongtype": u("/img/wrongtype"),
         "empty": u("/empty"), "zip": u("/zip"), "text_as_image": u("/text.txt"), "always500": u("/always500"),
         "auth": f"http://user:secret@127.0.0.1:{site.port}/auth", "ftp_cell": "ftp://127.0.0.1/x.png",
+        "auth_echo": u("/auth-echo"),
     }
     rows = [{"key": k, "image": v, "label": "x"} for k, v in image_cases.items()]
     rows += [
         {"key": "dup1", "text": u("/dup1.txt")}, {"key": "dup2", "text": u("/dup2.txt")},
         {"key": "gzip_text", "text": u("/gzip-text")}, {"key": "gzip_bomb", "text": u("/gzip-bomb")},
+        {"key": "deflate_text", "text": u("/deflate-text")}, {"key": "brotli", "text": u("/brotli")},
         {"key": "inline", "text": "words typed into the table", "source_id": 7},
     ]
     table = tmp / "urls.jsonl"
@@ -75,6 +77,7 @@ def test_good_and_recovering_urls_are_ok(url_manifest, site):
     assert (moved["status"], moved["mime"], moved["final_url"]) == ("ok", "image/jpeg", site.url("/img/dog.jpg"))
     assert (row(frame, "wrongtype")["status"], row(frame, "wrongtype")["mime"]) == ("ok", "image/png")
     assert row(frame, "gzip_text")["bytes"] == len(b"compressed words\n")
+    assert row(frame, "deflate_text")["bytes"] == len(b"deflated words\n")
 
 
 def test_retry_after_is_honoured(url_manifest, site):
@@ -97,6 +100,7 @@ def test_retry_after_is_honoured(url_manifest, site):
         ("text_as_image", "dropped", "unexpected_type: text/plain (expected image)", 1),
         ("gzip_bomb", "dropped", "too_large_decompressed: > cap 1000000", 1),
         ("ftp_cell", "dropped", "unsupported_scheme: ftp", 0),
+        ("brotli", "dropped", "unsupported_encoding: br", 1),
     ],
 )
 def test_misbehaviour_rows(url_manifest, key, status, reason, attempts):
@@ -104,6 +108,22 @@ def test_misbehaviour_rows(url_manifest, key, status, reason, attempts):
     assert (got["status"], got["reason"], got["attempts"]) == (status, reason, attempts)
     if status != "ok":
         assert got["sha256"] == ""
+
+
+def test_per_host_rate_limit_spaces_requests(site):
+    import asyncio
+
+    from mmdata.net.download import Downloader, DownloadPolicy
+
+    async def fetch_all() -> float:
+        policy = DownloadPolicy(allow_private_network=True, per_host_rate=20.0)
+        async with Downloader(policy) as downloader:
+            started = time.monotonic()
+            results = await asyncio.gather(*(downloader.fetch(site.url(f"/text.txt?rate={i}")) for i in range(9)))
+            assert {r.status for r in results} == {"ok"}
+            return time.monotonic() - started
+
+    assert asyncio.run(fetch_all()) >= 8 / 20.0 * 0.95  # 9 starts, 50 ms apart
 
 
 def test_redirect_loop_and_truncation_and_chunked_cap(url_manifest, site):
@@ -138,11 +158,16 @@ def test_credentials_are_redacted_everywhere(url_manifest, site):
     assert auth["uri"] == f"http://***@127.0.0.1:{site.port}/auth"  # ...but never written down
     assert b"secret" not in (raw / "manifest.parquet").read_bytes()
     assert "secret" not in (raw / "journal.jsonl").read_text()
+    # A redirect that hands out a URL with credentials: followed, never written down either.
+    assert row(frame, "auth_echo")["reason"].startswith("redirect_loop: ")
 
 
 def test_inline_text_and_meta_columns(url_manifest):
-    inline = row(url_manifest[0], "inline")
-    assert inline["status"] == "ok" and inline["uri"].startswith("inline:") and inline["uri"].endswith("#23")
+    frame, _, raw = url_manifest
+    table = raw.parent / "urls.jsonl"
+    index = [json.loads(line)["key"] for line in table.read_text().splitlines()].index("inline")
+    inline = row(frame, "inline")
+    assert inline["status"] == "ok" and inline["uri"] == f"inline:{table.as_posix()}#{index}"
     assert json.loads(inline["meta"]) == {"source_id": 7}
 
 
