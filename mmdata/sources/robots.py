@@ -7,7 +7,7 @@ import re
 from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
 
-from mmdata.manifest import OK
+from mmdata.manifest import DROPPED, OK
 from mmdata.net.download import Downloader
 
 _LOC = re.compile(rb"<loc>\s*([^<\s]+)\s*</loc>", re.IGNORECASE)
@@ -40,7 +40,9 @@ class RobotsCache:
             parser.parse(lines)
             self.sitemaps[origin] = [line.split(":", 1)[1].strip() for line in lines if line.lower().startswith("sitemap:")]
             return parser
-        if 400 <= result.http_status < 500:
+        if 400 <= result.http_status < 500 or result.status == DROPPED:
+            # No robots.txt, or the origin is refused by policy anyway (private address, scheme):
+            # the page's own row then says why, not a robots failure.
             parser.parse([])
             return parser
         return None

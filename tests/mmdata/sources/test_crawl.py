@@ -87,7 +87,7 @@ def test_page_cap_is_deterministic(site, tmp_path):
 
 
 def test_private_start_url_is_refused_without_the_flag(site, tmp_path):
-    frame = crawl(site, tmp_path / "raw", allow_private_network=False, respect_robots=False, use_sitemap=False)
+    frame = crawl(site, tmp_path / "raw", allow_private_network=False)
     assert frame[["uri", "status", "reason"]].values.tolist() == [[site.url("/"), "dropped", "private_address: 127.0.0.1"]]
 
 
