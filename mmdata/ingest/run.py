@@ -82,8 +82,8 @@ class IngestRun:
             return None  # decisions made while planning are made again every run
         if entry.status == FAILED and self.cfg.retry_failed:
             return None
-        if item.kind == FILE and entry.fingerprint != item.fingerprint:
-            return None  # the file changed since
+        if entry.fingerprint != item.version:
+            return None  # the file, URL or inline value changed since
         if entry.status == OK and not self._object_intact(entry.sha256, entry.bytes):
             return None  # object removed by hand, or cut short by a power loss: fetch again
         return entry
@@ -114,6 +114,8 @@ class IngestRun:
     async def process(self, item: Item) -> dict[str, Any]:
         if item.kind == FILE:
             return await asyncio.to_thread(read_local, item, self.writer, self.cfg.max_bytes)
+        if item.kind == INLINE and item.payload:
+            return await asyncio.to_thread(accept_bytes, item, item.payload, self.writer, attempts=1)
         if item.kind == INLINE:
             return await asyncio.to_thread(accept_inline, item, self.writer)
         assert item.kind == URL, item.kind

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mmdata import fields
 from mmdata.atomic import TMP_MARKER
-from mmdata.ingest.items import FILE, UNKNOWN_MODALITY, VERDICT, Item
+from mmdata.ingest.items import FILE, UNKNOWN_MODALITY, VERDICT, Item, utf8_safe
 from mmdata.manifest import DROPPED, FAILED
 from mmdata.sources.keys import sanitize_key
 
@@ -81,9 +81,12 @@ def plan_directory(root: str | os.PathLike, label_pattern: str | None = None) ->
             rel = path.relative_to(root_path).as_posix()
             uri = (Path(root) / rel).as_posix()
             modality = fields.modality_of_extension(path.suffix) or UNKNOWN_MODALITY
-            base = dict(item_id=f"file:{uri}", key=key, modality=modality, uri=uri, source=SOURCE, label=label, group=group)
+            base = dict(item_id=f"file:{utf8_safe(uri)}", key=key, modality=modality, uri=uri, source=SOURCE, label=label, group=group)
             verdict = None
-            if path.name.startswith("."):
+            if not path.is_file():
+                # FIFOs and devices would block or never end; broken links have nothing to read.
+                verdict = (DROPPED, "not_a_regular_file")
+            elif path.name.startswith("."):
                 verdict = (DROPPED, "hidden_file")
             elif modality == UNKNOWN_MODALITY:
                 verdict = (DROPPED, f"unsupported_extension: {path.suffix.lower() or '(none)'}")

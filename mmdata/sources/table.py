@@ -31,11 +31,23 @@ class MalformedRow(ValueError):
     """A row that cannot be read; carries a short reason for its manifest row."""
 
 
+# Inline text cells can be long; the csv module's default cap (128 KiB) would reject them.
+_CSV_FIELD_LIMIT = 1 << 28
+
+
 def _csv_rows(path: Path, delimiter: str) -> Iterator[dict[str, Any] | MalformedRow]:
+    csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
     with open(path, newline="", encoding="utf-8", errors="replace") as fh:
         reader = csv.DictReader(fh, delimiter=delimiter)
         width = len(reader.fieldnames or [])
-        for row in reader:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as err:  # e.g. NUL bytes: this row is bad, the next may be fine
+                yield MalformedRow(f"malformed_row: {err}")
+                continue
             if None in row:
                 yield MalformedRow(f"malformed_row: {width + len(row[None])} fields, header has {width}")
             elif any(v is None for v in row.values()):
@@ -78,6 +90,10 @@ def iter_table_rows(path: str | os.PathLike) -> Iterator[dict[str, Any] | Malfor
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, dict) and "bytes" in value:  # Hugging Face Image/Audio feature layout
+        value = value["bytes"] or value.get("path")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "<bytes>" if len(value) else ""
     if value is None:
         return ""
     if isinstance(value, float) and value != value:  # NaN from pandas-written tables
@@ -85,8 +101,19 @@ def _cell(value: Any) -> str:
     return str(value).strip() if not isinstance(value, str) else value
 
 
-def _media_item(table: Path, row_id: str, modality: str, value: str, base: dict[str, Any]) -> Item:
+def _payload(value: Any) -> bytes | None:
+    """Bytes held in the cell itself (binary parquet columns, HF ``{"bytes": ...}``), else None."""
+    if isinstance(value, dict) and value.get("bytes"):
+        value = value["bytes"]
+    return bytes(value) if isinstance(value, (bytes, bytearray, memoryview)) else None
+
+
+def _media_item(table: Path, row_id: str, modality: str, value: str, base: dict[str, Any], raw: Any = None) -> Item:
     item_id = f"{row_id}:{modality}"
+    payload = _payload(raw)
+    if payload is not None:
+        return Item(item_id=item_id, modality=modality, uri=f"inline:{table.as_posix()}#{row_id.rsplit('#', 1)[1]}",
+                    kind=INLINE, payload=payload, **base)
     stripped = value.strip()
     if is_http_url(stripped):
         return Item(item_id=item_id, modality=modality, uri=redact_url(stripped), kind=URL, path=stripped, **base)
@@ -134,7 +161,7 @@ def _row_items(table: Path, stem: str, index: int, row: Any, seen_keys: dict[str
         return
     raw_key = _cell(row.get("key"))
     key = sanitize_key(raw_key) if raw_key else f"{stem}-{index:06d}"
-    meta = {k: v for k, v in row.items() if k not in RESERVED and k is not None}
+    meta = {k: v for k, v in row.items() if k not in RESERVED and k is not None and _payload(v) is None}
     base = dict(key=key, source=SOURCE, label=_cell(row.get("label")), group=_cell(row.get("group")), meta=meta)
     cells = [(m, _cell(row.get(m))) for m in fields.MODALITIES if _cell(row.get(m))]
     if key in seen_keys:
@@ -149,4 +176,4 @@ def _row_items(table: Path, stem: str, index: int, row: Any, seen_keys: dict[str
                    verdict=(DROPPED, "no_media: row has no image, audio or text"), **base)
         return
     for modality, value in cells:
-        yield _media_item(table, row_id, modality, value, base)
+        yield _media_item(table, row_id, modality, value, base, row.get(modality))

@@ -90,3 +90,21 @@ def test_file_over_the_byte_cap_is_dropped_with_sizes(tmp_path):
 def test_missing_directory_is_one_failed_row(tmp_path):
     frame = ingest_dir(tmp_path / "nope", tmp_path / "raw")
     assert frame[["status", "reason"]].values.tolist() == [["failed", f"not_a_directory: {tmp_path / 'nope'}"]]
+
+
+def test_special_files_and_undecodable_names_do_not_stop_the_run(tmp_path):
+    import os
+
+    root = tmp_path / "odd"
+    root.mkdir()
+    os.mkfifo(root / "pipe.txt")  # reading it would block forever
+    (root / "dangling.png").symlink_to(root / "nowhere.png")
+    name = os.fsencode(root) + b"/caf\xe9.txt"  # latin-1 byte in a file name: not UTF-8
+    with open(name, "wb") as fh:
+        fh.write(b"bonjour")
+    frame = ingest_dir(root, tmp_path / "raw")
+    by_key = {r.key: (r.status, r.reason) for r in frame.itertuples()}
+    assert by_key["pipe"] == ("dropped", "not_a_regular_file")
+    assert by_key["dangling"] == ("dropped", "not_a_regular_file")
+    odd = frame[frame["status"] == "ok"]
+    assert len(odd) == 1 and odd["uri"].item().endswith("caf\\udce9.txt")

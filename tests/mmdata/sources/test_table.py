@@ -81,3 +81,39 @@ def test_malformed_rows_and_unreadable_tables_are_recorded(tmp_path):
     assert "malformed_row: 4 fields, header has 2" in set(frame["reason"])
     assert "malformed_row: JSON list, not an object" in set(frame["reason"])
     assert frame.loc[frame["reason"].str.startswith("unreadable_table"), "status"].eq("failed").all()
+
+
+def test_bytes_cells_nul_bytes_and_lone_surrogates(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = tmp_path / "blobs.parquet"
+    pq.write_table(pa.table({
+        "key": ["raw", "hf", "empty"],
+        "image": [png_bytes(9), None, b""],
+        "hf_image": [None, None, None],
+    }).append_column("audio", pa.array([None, {"bytes": wav_bytes(), "path": "x.wav"}, None],
+                                       pa.struct([("bytes", pa.binary()), ("path", pa.string())]))), table)
+    csv_table = tmp_path / "nul.csv"
+    csv_table.write_bytes(b"key,text\nk1,fine\nk2,bad\x00cell\nk3,also fine\n")
+    jsonl = tmp_path / "surrogate.jsonl"
+    jsonl.write_text('{"key": "s", "text": "odd label", "label": "x\\udc80y"}\n')
+    frame = ingest_tables([table, csv_table, jsonl], tmp_path / "raw")
+    got = {(r.key, r.modality): (r.status, r.reason, r.mime) for r in frame.itertuples()}
+    assert got[("raw", "image")] == ("ok", "", "image/png")
+    assert got[("hf", "audio")] == ("ok", "", "audio/wav")
+    assert got[("empty", "unknown")][1].startswith("no_media")
+    assert got[("k1", "text")][0] == got[("k2", "text")][0] == got[("k3", "text")][0] == "ok"  # NUL kept as text
+    assert frame.loc[frame["key"] == "s", "label"].item() == "x\\udc80y"
+
+
+def test_changed_inline_values_and_urls_are_redone(tmp_path):
+    table = tmp_path / "t.jsonl"
+    table.write_text(json.dumps({"key": "a", "text": "first words"}) + "\n")
+    cfg = IngestConfig(tables=[str(table)], out=str(tmp_path / "raw"), progress=False)
+    run_ingest(cfg)
+    assert run_ingest(cfg).reused == 1
+    table.write_text(json.dumps({"key": "a", "text": "other words"}) + "\n")
+    summary = run_ingest(cfg)
+    assert (summary.processed, summary.reused) == (1, 0)
+    assert read_raw_manifest(tmp_path / "raw")["bytes"].item() == len("other words")
