@@ -4,7 +4,9 @@
    own process. The same URLs are fetched by a bare async fetch-and-write loop (aiohttp,
    same concurrency, one plain file per item) and by the full ingest (`run_ingest` on a
    jsonl URL table: guarded downloader, sniffing, content-addressed store, journal,
-   manifest). The runs alternate, twice each, and the best of each is compared.
+   manifest). The runs alternate, three rounds of (bare, ingest); each round gives a paired
+   ratio, so load from other processes on a shared machine hits both sides alike, and the
+   median ratio is reported with the best rate of each side.
    Targets (issue 3): >= 1,500 items/s and >= 80% of the bare loop.
 2. Memory: peak RSS of an ingest of a 10,000-row and a 100,000-row table (each in a fresh
    process; rows point at 100 local files), to show it grows with the manifest only.
@@ -32,6 +34,7 @@ RESULTS = ROOT / "bench" / "results" / "ingest.json"
 N_ITEMS = 10_000
 ITEM_BYTES = 10_240
 CONCURRENCY = 64
+ROUNDS = 3
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -139,7 +142,7 @@ def main() -> int:
     try:
         wait_for(port)
         urls = [f"http://127.0.0.1:{port}/item/{i}" for i in range(N_ITEMS)]
-        for round_ in range(2):
+        for round_ in range(ROUNDS):
             for name in ("bare", "mmpipe"):
                 work = Path(tempfile.mkdtemp(prefix=f"ingest-bench-{name}-"))
                 try:
@@ -153,6 +156,8 @@ def main() -> int:
         server.wait(timeout=10)
     memory = [measure_memory(rows) for rows in (10_000, 100_000)]
     best_bare, best_mmpipe = max(runs["bare"]), max(runs["mmpipe"])
+    ratios = sorted(m / b for m, b in zip(runs["mmpipe"], runs["bare"], strict=True))
+    median_ratio = ratios[len(ratios) // 2]
     result = {
         "benchmark": "ingest",
         "items": N_ITEMS,
@@ -164,11 +169,12 @@ def main() -> int:
         "mmpipe_items_per_s": runs["mmpipe"],
         "best_bare_items_per_s": best_bare,
         "best_mmpipe_items_per_s": best_mmpipe,
-        "ratio_mmpipe_to_bare": round(best_mmpipe / best_bare, 3),
+        "paired_ratios": [round(r, 3) for r in ratios],
+        "ratio_mmpipe_to_bare": round(median_ratio, 3),
         "target_items_per_s": 1500,
         "target_ratio": 0.8,
         "meets_throughput_target": best_mmpipe >= 1500,
-        "meets_ratio_target": best_mmpipe / best_bare >= 0.8,
+        "meets_ratio_target": median_ratio >= 0.8,
         "memory": memory,
         "memory_growth_10k_to_100k": round(memory[1]["peak_rss_mb"] / memory[0]["peak_rss_mb"], 2),
     }
