@@ -277,22 +277,21 @@ class Downloader:
             except aiohttp.ClientError as err:
                 return FetchResult(url, FAILED, f"client_error: {err}", type(err).__name__)
 
-    @staticmethod
-    async def _chunks(resp: aiohttp.ClientResponse, expected: int | None, kept: list[bytes]):
+    def _inflate(self, decoder, chunk: bytes, unpacked: int, status: int) -> bytes:
+        """Decompress one chunk, never producing more than the cap allows (bomb-safe)."""
+        room = self.policy.max_decompressed_bytes - unpacked
         try:
-            async for chunk in resp.content.iter_chunked(1 << 16):
-                yield chunk
-        except aiohttp.ClientPayloadError as err:
-            # The peer closed before the announced length (or a chunked body broke off).
-            raise _Retryable(
-                f"truncated: got {sum(map(len, kept))} of {expected if expected is not None else '?'} bytes",
-                "ContentLengthMismatch",
-                resp.status,
-            ) from err
+            out = decoder.decompress(chunk, room + 1)
+        except zlib.error as err:
+            raise _Final(FetchResult("", FAILED, f"bad_encoding: {err}", "ZlibError", http_status=status)) from err
+        if len(out) > room or decoder.unconsumed_tail:
+            cap = self.policy.max_decompressed_bytes
+            raise _Final(FetchResult("", DROPPED, f"too_large_decompressed: > cap {cap}", http_status=status))
+        return out
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
         """Stream the body, aborting past the byte caps; detect bodies shorter than announced."""
-        cap, unpacked_cap = self.policy.max_bytes, self.policy.max_decompressed_bytes
+        cap = self.policy.max_bytes
         announced = resp.headers.get("Content-Length")
         expected = int(announced) if announced and announced.isdigit() else None
         if expected is not None and expected > cap:
@@ -300,23 +299,23 @@ class Downloader:
         decoder = _decoder_for(resp.headers.get("Content-Encoding", "").strip().lower())
         chunks: list[bytes] = []
         received = unpacked = 0
-        async for chunk in self._chunks(resp, expected, chunks):
-            received += len(chunk)
-            if received > cap:
-                raise _Final(FetchResult("", DROPPED, f"too_large: {received} > cap {cap}", http_status=resp.status))
-            if decoder is not None:
-                try:
-                    chunk = decoder.decompress(chunk, unpacked_cap - unpacked + 1)
-                except zlib.error as err:
-                    raise _Final(FetchResult("", FAILED, f"bad_encoding: {err}", "ZlibError", http_status=resp.status)) from err
-                if decoder.unconsumed_tail:
-                    unpacked = unpacked_cap + 1
-            unpacked += len(chunk)
-            if unpacked > unpacked_cap:
-                raise _Final(
-                    FetchResult("", DROPPED, f"too_large_decompressed: > cap {unpacked_cap}", http_status=resp.status)
-                )
-            chunks.append(chunk)
+        content = resp.content
+        try:
+            while chunk := await content.read(1 << 16):
+                received += len(chunk)
+                if received > cap:
+                    raise _Final(FetchResult("", DROPPED, f"too_large: {received} > cap {cap}", http_status=resp.status))
+                if decoder is not None:
+                    chunk = self._inflate(decoder, chunk, unpacked, resp.status)
+                    unpacked += len(chunk)
+                chunks.append(chunk)
+        except aiohttp.ClientPayloadError as err:
+            # The peer closed before the announced length (or a chunked body broke off).
+            raise _Retryable(
+                f"truncated: got {received} of {expected if expected is not None else '?'} bytes",
+                "ContentLengthMismatch",
+                resp.status,
+            ) from err
         if expected is not None and received != expected:
             raise _Retryable(f"content_length_mismatch: got {received} of {expected} bytes", "ContentLengthMismatch", resp.status)
         return b"".join(chunks)

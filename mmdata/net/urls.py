@@ -21,6 +21,8 @@ def looks_like_url(text: str) -> bool:
 
 def redact_url(url: str) -> str:
     """The URL with any ``user:password@`` replaced by ``***@``: manifests and logs never hold secrets."""
+    if "@" not in url:
+        return url
     try:
         parts = urlsplit(url)
     except ValueError:
