@@ -97,8 +97,8 @@ class Journal:
     def read_rows(self, item_ids: set[str]) -> pd.DataFrame:
         """The latest record of each of ``item_ids`` as a frame (read back from the file)."""
         self.flush()
-        if not self.path.stat().st_size:
-            return pd.DataFrame({"item_id": pd.Series([], dtype=object)})
+        if not self.path.stat().st_size:  # nothing finished yet (e.g. an empty source folder)
+            return _SCHEMA.empty_table().to_pandas()
         # Every field typed up front, read in small blocks on one thread: memory stays near the
         # size of the result instead of the whole file parsed at once.
         options = pa_json.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="ignore")

@@ -55,6 +55,9 @@ class LiveProgress:
             TimeElapsedColumn(),
             console=console,
             disable=not enabled,
+            # Refreshed from the event loop's ticker: rich's own refresh thread would compete
+            # for the GIL with the loop's socket calls.
+            auto_refresh=False,
             transient=False,
         )
         self.task = self.progress.add_task("ingest", total=0, mb=0.0, rate=0.0, errors=0)
@@ -65,6 +68,7 @@ class LiveProgress:
             self.task, total=max(m.planned, m.done + m.reused), completed=m.done + m.reused,
             mb=m.bytes / 1e6, rate=m.rate(), errors=m.errors,
         )
+        self.progress.refresh()
 
     def __enter__(self) -> LiveProgress:
         self.progress.start()

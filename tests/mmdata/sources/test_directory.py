@@ -108,3 +108,9 @@ def test_special_files_and_undecodable_names_do_not_stop_the_run(tmp_path):
     assert by_key["dangling"] == ("dropped", "not_a_regular_file")
     odd = frame[frame["status"] == "ok"]
     assert len(odd) == 1 and odd["uri"].item().endswith("caf\\udce9.txt")
+
+
+def test_empty_folder_gives_an_empty_manifest(tmp_path):
+    (tmp_path / "empty").mkdir()
+    frame = ingest_dir(tmp_path / "empty", tmp_path / "raw")
+    assert len(frame) == 0 and {"key", "status", "reason"} <= set(frame.columns)
