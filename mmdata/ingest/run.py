@@ -161,25 +161,33 @@ class IngestRun:
 
 
 async def _feed(run: IngestRun, items: Iterator[Item], workers: int) -> None:
-    queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=workers * 2)
+    """Resolve planned items with at most ``workers`` in flight (planning streams alongside)."""
+    slots = asyncio.Semaphore(workers)
+    in_flight: set[asyncio.Task] = set()
+    failures: list[BaseException] = []
 
-    async def worker() -> None:
-        while (item := await queue.get()) is not None:
-            await run.resolve(item)
+    def finished(task: asyncio.Task) -> None:
+        in_flight.discard(task)
+        slots.release()
+        if not task.cancelled() and task.exception() is not None:
+            failures.append(task.exception())
 
-    tasks = [asyncio.create_task(worker()) for _ in range(workers)]
     try:
         for item in items:
             run.meter.planned += 1
             if item.kind == VERDICT or run.reusable(item) is not None or item.item_id in run.resolved:
-                await run.resolve(item)  # no I/O: keep it off the queue
-            else:
-                await queue.put(item)
-        for _ in tasks:
-            await queue.put(None)
-        await asyncio.gather(*tasks)
+                await run.resolve(item)  # no I/O: no task needed
+                continue
+            await slots.acquire()
+            if failures:
+                raise failures[0]
+            task = asyncio.ensure_future(run.resolve(item))
+            in_flight.add(task)
+            task.add_done_callback(finished)
+        if in_flight:
+            await asyncio.gather(*in_flight)
     finally:
-        for task in tasks:
+        for task in list(in_flight):
             task.cancel()
 
 
