@@ -159,6 +159,11 @@ class Downloader:
         if self._session is not None:
             await self._session.close()
 
+    def slow_down(self, host: str, interval_s: float) -> None:
+        """Space requests to ``host`` at least ``interval_s`` apart (e.g. a robots.txt Crawl-delay)."""
+        gate = self._gate(host)
+        gate.interval_s = max(gate.interval_s, min(interval_s, self.policy.max_backoff_s))
+
     def _gate(self, host: str) -> _HostGate:
         gate = self._hosts.get(host)
         if gate is None:

@@ -58,11 +58,17 @@ class Crawler:
             meta=meta, verdict=verdict,
         )
 
+    def _on_site(self, host: str) -> bool:
+        """Start hosts and allow-list entries; ``*.example.org`` allows every sub-domain."""
+        return host in self.site_hosts or any(
+            h.startswith("*.") and (host.endswith(h[1:]) or host == h[2:]) for h in self.site_hosts
+        )
+
     async def _refusal(self, url: str, follow: bool) -> str | None:
         reason = scheme_refusal(url)
         if reason:
             return reason
-        if follow and host_of(url) not in self.site_hosts:
+        if follow and not self._on_site(host_of(url)):
             return f"off_site: {host_of(url)}"
         if self.cfg.respect_robots:
             return await self.robots.refusal(url)

@@ -39,6 +39,9 @@ class RobotsCache:
             lines = result.body.decode("utf-8", "replace").splitlines()
             parser.parse(lines)
             self.sitemaps[origin] = [line.split(":", 1)[1].strip() for line in lines if line.lower().startswith("sitemap:")]
+            delay = parser.crawl_delay(self.user_agent)
+            if delay:
+                self.downloader.slow_down(urlsplit(origin).hostname or "", float(delay))
             return parser
         if 400 <= result.http_status < 500 or result.status == DROPPED:
             # No robots.txt, or the origin is refused by policy anyway (private address, scheme):

@@ -72,6 +72,7 @@ PAGES = {
 class SiteHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     hits: Counter = Counter()
+    crawl_delay: float = 0.0  # seconds announced in robots.txt
     first_hit: dict[str, float] = {}
     lock = threading.Lock()
 
@@ -98,8 +99,9 @@ class SiteHandler(BaseHTTPRequestHandler):
         if path in PAGES:
             return self._send(200, PAGES[path])
         if path == "/robots.txt":
-            return self._send(200, f"User-agent: *\nDisallow: /private/\nSitemap: http://{host}/sitemap.xml\n".encode(),
-                              "text/plain")
+            delay = f"Crawl-delay: {self.crawl_delay}\n" if self.crawl_delay else ""
+            robots = f"User-agent: *\nDisallow: /private/\n{delay}Sitemap: http://{host}/sitemap.xml\n"
+            return self._send(200, robots.encode(), "text/plain")
         if path == "/sitemap.xml":
             body = f"<?xml version='1.0'?><urlset><url><loc>http://{host}/orphan.html</loc></url></urlset>".encode()
             return self._send(200, body, "application/xml")

@@ -101,3 +101,37 @@ def test_extract_links_resolves_relative_urls_and_figures():
     assert [(m.url, m.modality, m.alt, m.caption) for m in links.media] == [
         ("http://h.test/snd.flac", "audio", "", ""), ("http://h.test/dir/big.webp", "image", "", ""),
         ("http://h.test/dir/i.png", "image", "alt", "A caption")]
+
+
+def test_robots_crawl_delay_spaces_requests_to_that_host(site):
+    import asyncio
+    import time
+
+    from mmdata.net.download import Downloader, DownloadPolicy
+    from mmdata.sources.robots import RobotsCache
+
+    async def two_fetches_after_robots() -> float:
+        async with Downloader(DownloadPolicy(allow_private_network=True)) as downloader:
+            robots = RobotsCache(downloader, "mmpipe-test")
+            assert await robots.refusal(site.url("/a.html")) is None
+            assert await robots.refusal(site.url("/private/secret.html")) == "robots_disallowed"
+            started = time.monotonic()
+            await asyncio.gather(downloader.fetch(site.url("/a.html?d=1")), downloader.fetch(site.url("/b.html?d=2")))
+            return time.monotonic() - started
+
+    site.handler.crawl_delay = 1
+    try:
+        assert asyncio.run(two_fetches_after_robots()) >= 0.95
+    finally:
+        site.handler.crawl_delay = 0
+
+
+def test_allow_list_wildcards():
+    from types import SimpleNamespace
+
+    from mmdata.sources.crawl import Crawler
+
+    cfg = SimpleNamespace(allowed_hosts=["*.example.org"], user_agent="ua")
+    crawler = Crawler(SimpleNamespace(cfg=cfg, downloader=None), ["http://start.test/"])
+    assert crawler._on_site("start.test") and crawler._on_site("a.b.example.org") and crawler._on_site("example.org")
+    assert not crawler._on_site("example.org.evil.test") and not crawler._on_site("other.test")
