@@ -142,6 +142,8 @@ def main() -> int:
     try:
         wait_for(port)
         urls = [f"http://127.0.0.1:{port}/item/{i}" for i in range(N_ITEMS)]
+        with tempfile.TemporaryDirectory() as warm:  # first connections and page cache: not measured
+            asyncio.run(bare_loop(urls[:2000], Path(warm)))
         for round_ in range(ROUNDS):
             for name in ("bare", "mmpipe"):
                 work = Path(tempfile.mkdtemp(prefix=f"ingest-bench-{name}-"))
