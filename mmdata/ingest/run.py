@@ -54,7 +54,7 @@ def download_policy(cfg: IngestConfig) -> DownloadPolicy:
 def plan_items(cfg: IngestConfig) -> Iterator[Item]:
     """Items of the directory and table sources, streamed (crawls discover theirs while running)."""
     for root in cfg.dirs:
-        yield from plan_directory(root, cfg.label_pattern)
+        yield from plan_directory(root, cfg.label_pattern, skip=cfg.out)
     for table in cfg.tables:
         yield from plan_table(table)
 

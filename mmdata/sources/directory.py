@@ -37,9 +37,12 @@ def read_labels_file(path: Path) -> dict[str, tuple[str, str]]:
     return labels
 
 
-def _walk_files(root: Path) -> list[Path]:
+def _walk_files(root: Path, skip: Path | None = None) -> list[Path]:
     found: list[Path] = []
     for folder, subdirs, names in os.walk(root):
+        if skip is not None:
+            # The ingest's own output inside a source folder is not input (it would feed on itself).
+            subdirs[:] = [d for d in subdirs if (Path(folder) / d).resolve() != skip]
         subdirs.sort()
         for name in names:
             if name.startswith(TMP_MARKER):
@@ -56,8 +59,10 @@ def _fingerprint(path: Path) -> str:
     return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def plan_directory(root: str | os.PathLike, label_pattern: str | None = None) -> Iterator[Item]:
-    """Yield one item per file under ``root`` (deterministic order)."""
+def plan_directory(
+    root: str | os.PathLike, label_pattern: str | None = None, skip: str | os.PathLike | None = None
+) -> Iterator[Item]:
+    """Yield one item per file under ``root`` (deterministic order), leaving out folder ``skip``."""
     root_path = Path(root)
     if not root_path.is_dir():
         yield Item(
@@ -71,7 +76,7 @@ def plan_directory(root: str | os.PathLike, label_pattern: str | None = None) ->
 
     # Group by key first so a sample's label is decided once, from its first file.
     samples: dict[str, list[Path]] = {}
-    for path in _walk_files(root_path):
+    for path in _walk_files(root_path, Path(skip).resolve() if skip is not None else None):
         samples.setdefault(sanitize_key(path.stem if "." in path.name[1:] else path.name), []).append(path)
 
     for key in sorted(samples):

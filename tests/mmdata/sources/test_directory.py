@@ -114,3 +114,12 @@ def test_empty_folder_gives_an_empty_manifest(tmp_path):
     (tmp_path / "empty").mkdir()
     frame = ingest_dir(tmp_path / "empty", tmp_path / "raw")
     assert len(frame) == 0 and {"key", "status", "reason"} <= set(frame.columns)
+
+
+def test_output_inside_the_source_folder_is_not_ingested(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "a.txt").write_text("words")
+    ingest_dir(root, root / "raw")
+    again = ingest_dir(root, root / "raw")  # the store, journal and manifest now live under root
+    assert again["uri"].tolist() == [(root / "a.txt").as_posix()]
