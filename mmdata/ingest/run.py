@@ -9,7 +9,6 @@ sorted, so an interrupted-then-resumed run and an uninterrupted one write equal 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import signal
 from collections.abc import Iterator
@@ -137,8 +136,15 @@ class IngestRun:
         known = self._fetched.get(url)
         digest = ""
         if known is None:
-            task = self._fetched[url] = asyncio.ensure_future(self.downloader.fetch(url))
-            result = await task
+            # A bare future (not a task per item) lets later items with this URL wait for it.
+            waiter = self._fetched[url] = asyncio.get_running_loop().create_future()
+            try:
+                result = await self.downloader.fetch(url)
+            except BaseException:
+                del self._fetched[url]
+                waiter.cancel()
+                raise
+            waiter.set_result(result)
         elif isinstance(known, asyncio.Future):
             result = await known
         else:
@@ -156,7 +162,9 @@ class IngestRun:
             row = await self._off_loop_if_large(len(result.body), accept_bytes, item, result.body, self.writer, **extra)
         if not isinstance(self._fetched.get(url), tuple) or not self._fetched[url][1]:
             # Remember the outcome for later items with the same URL, not the body (memory).
-            self._fetched[url] = (dataclasses.replace(result, body=b""), row["sha256"])
+            outcome = FetchResult(url, result.status, result.reason, result.error_class, b"", result.http_status,
+                                  result.attempts, result.final_url)
+            self._fetched[url] = (outcome, row["sha256"])
         return row, result.body
 
 

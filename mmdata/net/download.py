@@ -200,11 +200,10 @@ class Downloader:
         # Full jitter keeps many clients that failed together from retrying together.
         return min(self.policy.max_backoff_s, base * (0.5 + self.rng.random()))
 
-    def _refusal(self, url: str) -> str | None:
+    def _refusal(self, url: str, host: str) -> str | None:
         reason = scheme_refusal(url)
         if reason:
             return reason
-        host = host_of(url)
         if not host:
             return "invalid_url: no host"
         if host not in self._host_refusals:
@@ -217,10 +216,11 @@ class Downloader:
         assert self._session is not None, "use Downloader as an async context manager"
         current, chain = url, [url]
         for _hop in range(self.policy.max_redirects + 1):
-            refusal = self._refusal(current)
+            host = host_of(current)
+            refusal = self._refusal(current, host)
             if refusal:
                 return FetchResult(url, DROPPED, refusal, final_url=redact_url(current), redirects=chain[1:])
-            location = await self._request(current, chain)
+            location = await self._request(current, host)
             if isinstance(location, FetchResult):
                 location.final_url = redact_url(current)
                 location.redirects = [redact_url(u) for u in chain[1:]]
@@ -233,9 +233,9 @@ class Downloader:
             url, FAILED, f"too_many_redirects: > cap {self.policy.max_redirects}", "TooManyRedirects"
         )
 
-    async def _request(self, url: str, chain: list[str]) -> FetchResult | str:
+    async def _request(self, url: str, host: str) -> FetchResult | str:
         """One HTTP exchange: the next URL on a redirect, else the final result."""
-        gate = self._gate(host_of(url))
+        gate = self._gate(host)
         async with self._global, gate.semaphore:
             await gate.wait_turn()
             try:
