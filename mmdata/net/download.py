@@ -302,6 +302,14 @@ class Downloader:
         if expected is not None and expected > cap:
             raise _Final(FetchResult("", DROPPED, f"too_large: {expected} > cap {cap}", http_status=resp.status))
         decoder = _decoder_for(resp.headers.get("Content-Encoding", "").strip().lower())
+        if decoder is None and expected is not None:
+            # Plain body of announced size within the cap: aiohttp stops reading at
+            # Content-Length, so one read is bounded (and far cheaper than a chunk loop).
+            try:
+                return await resp.read()
+            except aiohttp.ClientPayloadError as err:
+                got = resp.content.total_bytes
+                raise _Retryable(f"truncated: got {got} of {expected} bytes", "ContentLengthMismatch", resp.status) from err
         chunks: list[bytes] = []
         received = unpacked = 0
         content = resp.content
