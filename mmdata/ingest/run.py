@@ -9,6 +9,7 @@ sorted, so an interrupted-then-resumed run and an uninterrupted one write equal 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from mmdata.store import RawStore
 # run, or at "manifest" (journal complete, manifest not yet written).
 KILL_ENV = "MMPIPE_INGEST_KILL_AFTER"
 LOCK_NAME = ".ingest.lock"
+log = logging.getLogger(__name__)
 INLINE_WORK_BYTES = 256 * 1024
 _DROP_FROM_MANIFEST = ("fingerprint",)
 
@@ -101,7 +103,7 @@ class IngestRun:
         if entry is not None:
             self.meter.reused += 1
         else:
-            row = item.row(*item.verdict, attempts=0) if item.kind == VERDICT else await self.process(item)
+            row = item.row(*item.verdict, attempts=0) if item.kind == VERDICT else await self._process_safely(item)
             self.journal.add(row)
             self.meter.count(row)
             if self._kill_after is not None and self.meter.done >= self._kill_after:
@@ -109,6 +111,17 @@ class IngestRun:
             entry = self.journal.entries[item.item_id]
         self.resolved.add(item.item_id)
         return entry
+
+    async def _process_safely(self, item: Item) -> dict[str, Any]:
+        try:
+            return await self.process(item)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as err:  # one item's surprise must not end a long run
+            # Recorded, with its traceback in the log, as this item's failure; not swallowed.
+            log.warning("unexpected error on %s", item.uri, exc_info=True)
+            return item.row(FAILED, f"internal_error: {type(err).__name__}: {err}", error_class=type(err).__name__,
+                            attempts=1)
 
     async def process(self, item: Item) -> dict[str, Any]:
         if item.kind == FILE:

@@ -84,3 +84,24 @@ def test_a_second_concurrent_run_is_refused(tmp_path):
 def test_no_sources_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="no sources"):
         run_ingest(config(tmp_path))
+
+
+def test_an_unexpected_error_fails_that_item_only(tmp_path, monkeypatch):
+    import mmdata.ingest.run as run_module
+
+    root = tmp_path / "in"
+    root.mkdir()
+    (root / "good.txt").write_text("fine")
+    (root / "bad.txt").write_text("boom")
+    real = run_module.read_local
+
+    def flaky_reader(item, writer, max_bytes):
+        if item.key == "bad":
+            raise RuntimeError("disk on fire")
+        return real(item, writer, max_bytes)
+
+    monkeypatch.setattr(run_module, "read_local", flaky_reader)
+    run_ingest(config(tmp_path, dirs=[str(root)]))
+    frame = read_raw_manifest(tmp_path / "raw").set_index("key")
+    assert frame.loc["good", "status"] == "ok"
+    assert (frame.loc["bad", "status"], frame.loc["bad", "reason"]) == ("failed", "internal_error: RuntimeError: disk on fire")
