@@ -10,6 +10,7 @@ only; media may come from any public host, like a browser would load them.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING
 
 from mmdata import fields
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from mmdata.ingest.run import IngestRun
 
 SOURCE = "crawl"
+log = logging.getLogger(__name__)
 
 
 def page_key(url: str) -> str:
@@ -116,7 +118,11 @@ class Crawler:
             return []
         html = await asyncio.to_thread(self.run.store.get, page.sha256)
         base = page.final_url or url
-        links = await asyncio.to_thread(extract_links, html, base if "***@" not in base else url)
+        try:
+            links = await asyncio.to_thread(extract_links, html, base if "***@" not in base else url)
+        except Exception:  # a page the parser chokes on is still a stored sample, just a leaf
+            log.warning("could not parse links of %s", redact_url(url), exc_info=True)
+            return []
         await asyncio.gather(*(self._media(url, ref) for ref in links.media))
         return links.pages
 
