@@ -28,8 +28,8 @@ class PrivateAddressError(OSError):
 class PublicOnlyResolver(AbstractResolver):
     """Resolve with the system resolver, keep public addresses only; refuse when none is left."""
 
-    def __init__(self) -> None:
-        self._inner = ThreadedResolver()
+    def __init__(self, inner: AbstractResolver | None = None) -> None:
+        self._inner = inner or ThreadedResolver()
 
     async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
         answers = await self._inner.resolve(host, port, family)

@@ -130,6 +130,17 @@ class SiteHandler(BaseHTTPRequestHandler):
         if path == "/hang":
             time.sleep(3)
             return self._send(200, CAT_PNG, "image/png")
+        if path == "/drip":
+            # A slow-loris body: headers at once, then a byte every 100 ms for 3 s.
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", "30")
+            self.end_headers()
+            for _ in range(30):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.1)
+            return None
         if path == "/truncated":
             self._send(200, CAT_PNG[:40], "image/png", length=len(CAT_PNG))
             self.close_connection = True

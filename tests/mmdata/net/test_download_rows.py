@@ -53,6 +53,7 @@ def url_manifest(site, tmp_path_factory):
         {"key": "dup1", "text": u("/dup1.txt")}, {"key": "dup2", "text": u("/dup2.txt")},
         {"key": "gzip_text", "text": u("/gzip-text")}, {"key": "gzip_bomb", "text": u("/gzip-bomb")},
         {"key": "deflate_text", "text": u("/deflate-text")}, {"key": "brotli", "text": u("/brotli")},
+        {"key": "drip", "text": u("/drip")},
         {"key": "inline", "text": "words typed into the table", "source_id": 7},
     ]
     table = tmp / "urls.jsonl"
@@ -92,6 +93,7 @@ def test_retry_after_is_honoured(url_manifest, site):
         ("not_found", "failed", "http_404: Not Found", 1),
         ("always500", "failed", "http_503: Service Unavailable", 2),
         ("hang", "failed", "timeout: no complete response within 0.5 s", 2),
+        ("drip", "failed", "timeout: no complete response within 0.5 s", 2),  # a slow body meets the same cap
         ("oversized", "dropped", "too_large: 300000 > cap 100000", 1),
         ("to_ftp", "dropped", "unsupported_scheme: ftp", 1),
         ("chain", "failed", "too_many_redirects: > cap 3", 1),
