@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.json as pa_json
 
+from mmdata.atomic import atomic_path
 from mmdata.manifest import RAW_COLUMNS
 
 JOURNAL_NAME = "journal.jsonl"
@@ -51,6 +52,7 @@ class Journal:
         self.batch_size = batch_size
         self.entries: dict[str, JournalEntry] = {}
         self._pending: list[str] = []
+        self._lines = 0
         self._load()
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the journal
 
@@ -68,6 +70,7 @@ class Journal:
                     break
                 self.entries[record["item_id"]] = JournalEntry.of(record)
                 good_bytes += len(line)
+                self._lines += 1
         if good_bytes != self.path.stat().st_size:
             with open(self.path, "rb+") as fh:
                 fh.truncate(good_bytes)
@@ -79,6 +82,7 @@ class Journal:
         """Record a finished item; durable after the next ``flush`` (automatic every batch)."""
         self.entries[record["item_id"]] = JournalEntry.of(record)
         self._pending.append(json.dumps(record, ensure_ascii=False) + "\n")
+        self._lines += 1
         if len(self._pending) >= self.batch_size:
             self.flush()
 
@@ -89,6 +93,23 @@ class Journal:
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._pending.clear()
+
+    def compact(self, max_growth: float = 2.0) -> bool:
+        """Rewrite the file with only the latest record per item once superseded records
+        (re-run decisions, retried failures) make it ``max_growth`` times longer than needed."""
+        self.flush()
+        if self._lines <= max_growth * max(len(self.entries), 1):
+            return False
+        latest: dict[str, bytes] = {}
+        with open(self.path, "rb") as fh:
+            for line in fh:
+                latest[json.loads(line)["item_id"]] = line
+        self._fh.close()
+        with atomic_path(self.path) as tmp, open(tmp, "wb") as out:
+            out.writelines(latest.values())
+        self._lines = len(latest)
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        return True
 
     def close(self) -> None:
         self.flush()

@@ -279,6 +279,7 @@ def run_ingest(cfg: IngestConfig, console: Console | None = None) -> IngestSumma
             if os.environ.get(KILL_ENV) == "manifest":
                 os.kill(os.getpid(), signal.SIGKILL)
             frame = finalize_rows(journal.read_rows(resolved))
+            journal.compact()
         path = write_raw_manifest(frame, out)
         return IngestSummary.from_manifest(frame, str(out), str(path), meter)
     finally:

@@ -105,3 +105,17 @@ def test_an_unexpected_error_fails_that_item_only(tmp_path, monkeypatch):
     frame = read_raw_manifest(tmp_path / "raw").set_index("key")
     assert frame.loc["good", "status"] == "ok"
     assert (frame.loc["bad", "status"], frame.loc["bad", "reason"]) == ("failed", "internal_error: RuntimeError: disk on fire")
+
+
+def test_journal_is_compacted_when_reruns_pile_up_records(tmp_path):
+    table = tmp_path / "t.jsonl"
+    # Rows decided while planning (no media) are recorded again on every run.
+    table.write_text("".join(json.dumps({"key": f"k{i}", "note": "no media"}) + "\n" for i in range(10)))
+    cfg = config(tmp_path, tables=[str(table)])
+    journal = tmp_path / "raw" / "journal.jsonl"
+    sizes = []
+    for _ in range(4):
+        run_ingest(cfg)
+        sizes.append(len(journal.read_text().splitlines()))
+    assert sizes[:2] == [10, 20] and max(sizes) <= 20  # the third run's 30 lines were compacted
+    assert len(read_raw_manifest(cfg.out)) == 10
