@@ -60,6 +60,14 @@ def _looks_like_text(head: bytes) -> bool:
     return controls <= len(head) // 100
 
 
+def _looks_like_utf16(head: bytes) -> bool:
+    try:
+        text = head[: len(head) - len(head) % 2].decode("utf-16")
+    except UnicodeDecodeError:
+        return False
+    return sum(1 for c in text if ord(c) < 32 and c not in "\t\r\n") <= len(text) // 100
+
+
 def sniff_mime(data: bytes) -> str:
     """Best guess of the content type of ``data`` from its first bytes."""
     head = data[:2048]
@@ -68,6 +76,8 @@ def sniff_mime(data: bytes) -> str:
     for offset, magic, mime in _MAGIC:
         if head[offset : offset + len(magic)] == magic:
             return mime
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") and _looks_like_utf16(head):
+        return "text/plain"  # UTF-16 with a byte-order mark (NULs would otherwise say binary)
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         return "audio/wav"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
