@@ -18,7 +18,13 @@ from collections import Counter
 from pathlib import Path
 
 from mmdata.atomic import write_text_atomic
-from mmdata.recipes.common import RecipeSourceMissing, copy_if_changed, write_labels
+from mmdata.recipes.common import (
+    RecipeSourceMissing,
+    check_output_dir,
+    copy_if_changed,
+    prune_stale,
+    write_labels,
+)
 from mmdata.sources.keys import sanitize_key
 
 SOUNDS_DIR = Path("/usr/share/asterisk/sounds/en")
@@ -54,7 +60,9 @@ def prepare_asterisk(
     )
     names = [p.relative_to(sounds_dir).with_suffix("").as_posix() for p in prompts]
     prefixes = Counter(n.split("-", 1)[0] for n in names if "/" not in n)
+    check_output_dir(out)
     rows = []
+    written: set[Path] = set()
     for path, name in zip(prompts, names, strict=True):
         if "/" in name:
             category = name.split("/", 1)[0]
@@ -63,9 +71,12 @@ def prepare_asterisk(
             category = prefix if prefixes[prefix] >= min_per_category else "misc"
         key = sanitize_key(name.replace("/", "_"))
         copy_if_changed(path, out / category / f"{key}.wav")
+        written.add(out / category / f"{key}.wav")
         if texts.get(name):
             write_text_atomic(out / category / f"{key}.txt", texts[name] + "\n")
+            written.add(out / category / f"{key}.txt")
         rows.append((key, category, ""))
+    prune_stale(out, written, (".wav", ".txt"))
     write_labels(out, rows, {"recipe": "asterisk", "origin": "Debian asterisk-core-sounds-en-wav (Allison Smith)",
                              "license": "CC BY-SA 3.0", "min_per_category": min_per_category})
     return out

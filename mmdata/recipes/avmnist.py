@@ -16,10 +16,8 @@ alone unreliable, so a model has to use both modalities (the benchmark's "noisy"
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import re
-import shutil
 import zlib
 from collections import defaultdict
 from pathlib import Path
@@ -27,7 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mmdata.atomic import write_bytes_atomic, write_text_atomic
+from mmdata.atomic import write_bytes_atomic
+from mmdata.recipes.common import check_output_dir, copy_if_changed, prune_stale, write_labels
 
 FSDD_NAME = re.compile(r"^(?P<digit>\d)_(?P<speaker>[A-Za-z]+)_(?P<index>\d+)\.(flac|wav)$")
 
@@ -96,8 +95,10 @@ def prepare_avmnist(
     if not recordings:
         raise FileNotFoundError(f"no {{digit}}_{{speaker}}_{{index}}.flac recordings in {data_dir / 'fsdd'}")
 
+    check_output_dir(out)
     rng = np.random.default_rng(seed)
-    rows = ["key,label,group"]
+    rows: list[tuple[str, str, str]] = []
+    written: set[Path] = set()
     for digit in sorted(recordings):
         pool = np.flatnonzero(labels == digit)
         if not len(pool):
@@ -113,13 +114,13 @@ def prepare_avmnist(
                 image = degrade_image(image, image_noise, occlude, sample_rng)
             folder = out / str(digit)
             write_bytes_atomic(folder / f"{key}.png", cv2.imencode(".png", image)[1].tobytes())
-            target = folder / f"{key}{path.suffix}"
-            if not target.is_file() or target.stat().st_size != path.stat().st_size:
-                shutil.copyfile(path, target)
-            rows.append(f"{key},{digit},{speaker}")
-    write_text_atomic(out / "labels.csv", "\n".join(rows) + "\n")
-    recipe = {"recipe": "avmnist", "seed": seed, "per_digit": per_digit, "image_noise": image_noise,
-              "occlude": occlude, "samples": len(rows) - 1,
-              "sources": {"fsdd": "CC BY-SA 4.0, Jakobovski et al.", "mnist": "LeCun, Cortes, Burges"}}
-    write_text_atomic(out / "recipe.json", json.dumps(recipe, indent=1) + "\n")
+            copy_if_changed(path, folder / f"{key}{path.suffix}")
+            written.update((folder / f"{key}.png", folder / f"{key}{path.suffix}"))
+            rows.append((key, str(digit), speaker))
+    prune_stale(out, written, (".png", ".flac", ".wav"))
+    write_labels(out, rows, {
+        "recipe": "avmnist", "seed": seed, "per_digit": per_digit, "image_noise": image_noise, "occlude": occlude,
+        "sources": {"fsdd": "Free Spoken Digit Dataset, CC BY-SA 4.0, Jakobovski et al.",
+                    "mnist": "MNIST test set, LeCun, Cortes, Burges"},
+    })
     return out

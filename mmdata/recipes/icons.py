@@ -15,7 +15,13 @@ import os
 from pathlib import Path
 
 from mmdata.atomic import write_text_atomic
-from mmdata.recipes.common import RecipeSourceMissing, copy_if_changed, write_labels
+from mmdata.recipes.common import (
+    RecipeSourceMissing,
+    check_output_dir,
+    copy_if_changed,
+    prune_stale,
+    write_labels,
+)
 from mmdata.sources.keys import sanitize_key
 
 THEME_DIR = Path("/usr/share/icons/Adwaita")
@@ -33,7 +39,9 @@ def prepare_icons(output_dir: str | os.PathLike, theme_dir: str | os.PathLike = 
     folder, out = Path(theme_dir) / size, Path(output_dir)
     if not folder.is_dir():
         raise RecipeSourceMissing(f"{folder} not found: apt-get install adwaita-icon-theme")
+    check_output_dir(out)
     rows = []
+    written: set[Path] = set()
     for path in sorted(folder.glob("*/*.png")):
         context = path.parent.name
         if context in SKIPPED_CONTEXTS:
@@ -42,9 +50,11 @@ def prepare_icons(output_dir: str | os.PathLike, theme_dir: str | os.PathLike = 
         key = sanitize_key(name)
         copy_if_changed(path, out / context / f"{key}.png")
         write_text_atomic(out / context / f"{key}.txt", icon_words(name) + "\n")
+        written.update((out / context / f"{key}.png", out / context / f"{key}.txt"))
         rows.append((key, context, ""))
     if not rows:
         raise RecipeSourceMissing(f"no icons under {folder}/<context>/*.png")
+    prune_stale(out, written, (".png", ".txt"))
     write_labels(out, rows, {"recipe": "icons", "origin": "Debian adwaita-icon-theme (GNOME)",
                              "license": "LGPL-3 or CC BY-SA 3.0", "size": size})
     return out

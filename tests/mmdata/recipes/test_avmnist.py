@@ -65,3 +65,18 @@ def test_real_data_recipe_ingests_end_to_end(tmp_path):
     assert set(per_key) == {("audio", "image")} and len(per_key) == 40
     assert set(frame["group"]) == {"george", "nicolas", "theo", "yweweler"}
     assert set(frame["mime"]) == {"audio/flac", "image/png"}
+
+
+def test_rerun_with_fewer_samples_leaves_no_stale_files(tmp_path):
+    data = fake_shared_data(tmp_path / "shared")
+    out = prepare_avmnist(data, tmp_path / "av")
+    assert len(list(out.glob("*/*.png"))) == 12
+    prepare_avmnist(data, out, per_digit=1)
+    assert len(list(out.glob("*/*.png"))) == len(list(out.glob("*/*.flac"))) == 3
+
+
+def test_refuses_a_foreign_non_empty_folder(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.txt").write_text("do not prune me")
+    with pytest.raises(FileExistsError, match="recipe.json"):
+        prepare_avmnist(fake_shared_data(tmp_path / "shared"), tmp_path / "mine")
