@@ -88,6 +88,7 @@ class IngestSummary:
     items: int
     by_status: dict[str, int]
     by_reason: dict[str, int]
+    by_source: dict[str, int]
     samples: int
     duplicates: int
     bytes_stored: int
@@ -111,6 +112,7 @@ class IngestSummary:
             items=len(frame),
             by_status={s: int(n) for s, n in sorted(Counter(frame["status"]).items())},
             by_reason=dict(sorted(by_reason.items())),
+            by_source={src: int(n) for src, n in sorted(Counter(frame["source"]).items())},
             samples=int(ok_rows["key"].nunique()),
             duplicates=int(is_dup.sum()),
             bytes_stored=int(ok_rows.loc[~is_dup, "bytes"].sum()),
@@ -125,7 +127,8 @@ class IngestSummary:
         return data
 
     def _lines(self) -> list[tuple[str, str]]:
-        lines = [(f"status {s}", str(n)) for s, n in self.by_status.items()]
+        lines = [(f"source {s}", str(n)) for s, n in self.by_source.items()]
+        lines += [(f"status {s}", str(n)) for s, n in self.by_status.items()]
         lines += [(f"  {r}", str(n)) for r, n in self.by_reason.items()]
         lines += [
             ("samples (keys with an ok item)", str(self.samples)),
