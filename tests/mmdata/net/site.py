@@ -73,7 +73,7 @@ class SiteHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     hits: Counter = Counter()
     crawl_delay: float = 0.0  # seconds announced in robots.txt
-    first_hit: dict[str, float] = {}
+    hit_times: dict[str, list[float]] = {}
     lock = threading.Lock()
 
     def log_message(self, *args) -> None:  # keep test output quiet
@@ -94,7 +94,7 @@ class SiteHandler(BaseHTTPRequestHandler):
         with self.lock:
             self.hits[self.path] += 1
             n = self.hits[self.path]
-            self.first_hit.setdefault(self.path, time.monotonic())
+            self.hit_times.setdefault(self.path, []).append(time.monotonic())
         host = self.headers.get("Host", "")
         if path in PAGES:
             return self._send(200, PAGES[path])
@@ -201,7 +201,7 @@ class Site:
 
     def __init__(self) -> None:
         # Counters per site, so tests in other modules do not see each other's hits.
-        self.handler = type("Handler", (SiteHandler,), {"hits": Counter(), "first_hit": {}})
+        self.handler = type("Handler", (SiteHandler,), {"hits": Counter(), "hit_times": {}})
         self.server = _Server(("127.0.0.1", 0), self.handler)
         self.server.daemon_threads = True
         self.server.block_on_close = False
