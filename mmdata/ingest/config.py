@@ -23,6 +23,7 @@ class IngestConfig(BaseModel):
     # Crawl policy.
     max_pages: int = Field(100, ge=1)
     max_depth: int = Field(2, ge=0)
+    max_links_per_page: int = Field(5000, ge=1, description="links read from one page at most")
     allowed_hosts: list[str] = Field(default_factory=list, description="extra hosts pages may be followed to")
     respect_robots: bool = True
     use_sitemap: bool = True

@@ -119,10 +119,14 @@ class Crawler:
         html = await asyncio.to_thread(self.run.store.get, page.sha256)
         base = page.final_url or url
         try:
-            links = await asyncio.to_thread(extract_links, html, base if "***@" not in base else url)
+            links = await asyncio.to_thread(
+                extract_links, html, base if "***@" not in base else url, self.cfg.max_links_per_page
+            )
         except Exception:  # a page the parser chokes on is still a stored sample, just a leaf
             log.warning("could not parse links of %s", redact_url(url), exc_info=True)
             return []
+        if links.truncated:
+            log.warning("%s has more than %d links; the rest were not read", redact_url(url), self.cfg.max_links_per_page)
         await asyncio.gather(*(self._media(url, ref) for ref in links.media))
         return links.pages
 

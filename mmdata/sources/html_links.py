@@ -26,6 +26,7 @@ class PageLinks:
     title: str = ""
     pages: list[str] = field(default_factory=list)  # in document order, unique
     media: list[MediaRef] = field(default_factory=list)
+    truncated: bool = False  # more links than the cap: the rest of the page was not read
 
 
 def media_modality_of_url(url: str) -> str | None:
@@ -35,10 +36,15 @@ def media_modality_of_url(url: str) -> str | None:
     return modality if modality in (fields.IMAGE, fields.AUDIO) else None
 
 
+class _LinkCapReached(Exception):
+    pass
+
+
 class _LinkParser(HTMLParser):
-    def __init__(self, base: str):
+    def __init__(self, base: str, max_links: int):
         super().__init__(convert_charrefs=True)
         self.base = base
+        self.max_links = max_links
         self.links = PageLinks()
         self._seen: set[str] = set()
         self._in_title = False
@@ -54,10 +60,15 @@ class _LinkParser(HTMLParser):
         except ValueError:
             return None
 
+    def _count_one(self) -> None:
+        if len(self._seen) >= self.max_links:
+            raise _LinkCapReached
+
     def _add_media(self, raw: str | None, modality: str, alt: str = "") -> None:
         url = self._absolute(raw)
         if url is None or ("media", url) in self._seen:
             return
+        self._count_one()
         self._seen.add(("media", url))
         if self._figure is not None:
             self._figure.append(len(self.links.media))
@@ -87,6 +98,7 @@ class _LinkParser(HTMLParser):
             if modality:
                 self._add_media(url, modality, a.get("title") or "")
             elif ("page", url) not in self._seen:
+                self._count_one()
                 self._seen.add(("page", url))
                 self.links.pages.append(url)
         elif tag == "figure":
@@ -115,10 +127,17 @@ class _LinkParser(HTMLParser):
             self._caption.append(data)
 
 
-def extract_links(html: bytes, base_url: str) -> PageLinks:
-    """Pages linked from and media embedded in ``html`` (URLs absolute and normalised)."""
-    parser = _LinkParser(base_url)
-    parser.feed(html.decode("utf-8", "replace"))
-    parser.close()
+def extract_links(html: bytes, base_url: str, max_links: int = 5000) -> PageLinks:
+    """Pages linked from and media embedded in ``html`` (URLs absolute and normalised).
+
+    At most ``max_links`` distinct URLs are taken, in document order: a hostile page with a
+    million links must not turn into a million manifest rows.
+    """
+    parser = _LinkParser(base_url, max_links)
+    try:
+        parser.feed(html.decode("utf-8", "replace"))
+        parser.close()
+    except _LinkCapReached:
+        parser.links.truncated = True
     parser.links.title = " ".join(parser.links.title.split())
     return parser.links

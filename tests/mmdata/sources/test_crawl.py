@@ -135,3 +135,12 @@ def test_allow_list_wildcards():
     crawler = Crawler(SimpleNamespace(cfg=cfg, downloader=None), ["http://start.test/"])
     assert crawler._on_site("start.test") and crawler._on_site("a.b.example.org") and crawler._on_site("example.org")
     assert not crawler._on_site("example.org.evil.test") and not crawler._on_site("other.test")
+
+
+def test_links_per_page_are_capped():
+    html = ("<html><body>" + "".join(f"<a href='/p{i}'>x</a><img src='/i{i}.png'>" for i in range(3000))
+            + "</body></html>").encode()
+    links = extract_links(html, "http://h.test/", max_links=100)
+    assert links.truncated and len(links.pages) + len(links.media) == 100
+    assert links.pages[:2] == ["http://h.test/p0", "http://h.test/p1"]  # document order kept
+    assert not extract_links(html, "http://h.test/", max_links=6000).truncated
