@@ -1,0 +1,109 @@
+"""Typed configs of the train and evaluate stages (params.yaml sections ``train`` and ``evaluate``).
+
+Defaults are sized for the demo corpus on a laptop CPU; the comments say what each knob trades.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mmdata.fields import MODALITIES
+
+Fusion = Literal["concat", "attention", "projection", "lowrank"]
+Device = Literal["auto", "cpu", "cuda"]
+
+
+class TrainConfig(BaseModel):
+    """Everything one training run needs; saved whole into ``<out>/config.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # -- data
+    shards: str = "data/shards"  # build output: <shards>/<split>/shard-*.tar
+    out: str = "models/current"  # model directory (weights, config, labels, vocab, preprocess)
+    reports: str = "reports/train"  # loss / F1 curves (csv + json) that DVC declares as plots
+    train_split: str = "train"
+    val_split: str = "val"  # early stopping and model selection; training still works without it
+    modalities: list[str] | None = None  # None = every modality present in the train shards
+    shuffle_buffer: int = 512  # samples held for shuffling; larger = better mixing, more memory
+    num_workers: int = 0  # DataLoader worker processes; 0 reads in the training process
+    epoch_samples: int | None = None  # samples per epoch over all ranks; None = one pass of train
+    max_tokens: int = 64  # token sequences are padded / truncated to this length
+
+    # -- model
+    fusion: Fusion = "concat"
+    dim: int = 64  # width of every modality embedding (and of the shared space)
+    conv_width: int = 16  # channels of the first conv block of the image / audio CNNs (x2 per block)
+    conv_blocks: int = 3
+    text_layers: int = 1  # transformer blocks over token embeddings
+    text_heads: int = 2
+    lowrank_rank: int = 4  # rank of the low-rank tensor fusion factors
+    dropout: float = 0.1
+    modality_dropout: float = 0.2  # chance of hiding each present modality from a training sample
+    contrastive_weight: float = 0.0  # weight of the cross-modal alignment loss (projection fusion)
+    contrastive_temperature: float = 0.1
+
+    # -- optimisation
+    epochs: int = 10
+    batch_size: int = 32  # per process
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.05  # cosine decays to lr * min_lr_ratio
+    warmup_steps: int = 20
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    label_smoothing: float = 0.0
+    class_weights: bool = False  # weight the loss by inverse class frequency (imbalanced labels)
+    early_stopping_patience: int = 4  # epochs without val macro-F1 gain before stopping; 0 = never
+
+    # -- running
+    seed: int = 0
+    device: Device = "auto"  # auto = cuda when available
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    checkpoint_every: int = 50  # optimizer steps between checkpoints (also one per epoch end)
+    resume: bool = True  # continue from <out>/checkpoints/last.pt when present
+    unimodal_baselines: bool = False  # also train one single-modality model per modality, same budget
+    progress: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        unknown = set(self.modalities or []) - set(MODALITIES)
+        if unknown:
+            raise ValueError(f"unknown modalities {sorted(unknown)}; choose from {list(MODALITIES)}")
+        if self.modalities is not None and not self.modalities:
+            raise ValueError("modalities is empty; leave it unset to use every modality in the shards")
+        if not 0.0 <= self.modality_dropout < 1.0:
+            raise ValueError("modality_dropout must be in [0, 1)")
+        if self.batch_size < 1 or self.epochs < 1 or self.checkpoint_every < 1:
+            raise ValueError("batch_size, epochs and checkpoint_every must be >= 1")
+        return self
+
+
+class EvaluateConfig(BaseModel):
+    """One evaluation of a model directory on one split of a shard set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = "models/current"
+    shards: str = "data/shards"
+    split: str = "test"
+    out: str = "reports"  # metrics.json, confusion_matrix.png, predictions.csv
+    batch_size: int = 64
+    device: Device = "auto"
+    ablations: bool = True  # also score with each modality removed at test time
+    # Unimodal baselines come from <model>/unimodal/<modality>/ (train with unimodal_baselines);
+    # when missing and this is set, evaluate trains them with the model's own training budget.
+    train_baselines: bool = False
+    progress: bool = True
+
+
+class ModelDims(BaseModel):
+    """Input sizes probed from the train shards; saved with the model so inference rebuilds it."""
+
+    modalities: list[str]
+    n_classes: int
+    image_shape: list[int] = Field(default_factory=lambda: [3, 32, 32])  # channels, height, width
+    mel_shape: list[int] = Field(default_factory=lambda: [40, 32])  # n_mels, frames
+    vocab_size: int = 2
+    max_tokens: int = 64

@@ -1,0 +1,118 @@
+"""One small encoder per modality, each mapping its input to a ``dim``-wide embedding.
+
+image: CNN over [3, H, W]; audio: CNN over the log-mel [n_mels, frames] as a one-channel picture;
+text: token + position embeddings, a few pre-norm transformer blocks, masked mean pooling.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmdata import fields
+from mmmodel.config import ModelDims, TrainConfig
+
+
+class ConvEncoder(nn.Module):
+    """Conv blocks (conv-GroupNorm-GELU-pool), global average pool, linear to ``dim``.
+
+    GroupNorm instead of BatchNorm: a sample's embedding must not depend on its batch, so that
+    inference on one sample, DDP without SyncBN and masked (all-zero) inputs behave the same.
+    """
+
+    def __init__(self, in_channels: int, width: int, blocks: int, dim: int, dropout: float,
+                 standardize_input: bool) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for i in range(blocks):
+            out = width * 2**i
+            layers += [nn.Conv2d(channels, out, 3, padding=1), nn.GroupNorm(min(4, out), out), nn.GELU(),
+                       nn.MaxPool2d(2, ceil_mode=True)]
+            channels = out
+        self.body = nn.Sequential(*layers)
+        self.proj = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels, dim))
+        # Log-mel scales differ between builds (dB vs natural log): standardize each input.
+        self.standardize_input = standardize_input
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 3:
+            x = x.unsqueeze(1)
+        if self.standardize_input:
+            mean = x.mean(dim=(1, 2, 3), keepdim=True)
+            std = x.std(dim=(1, 2, 3), keepdim=True)
+            x = (x - mean) / (std + 1e-5)
+        else:
+            x = x - 0.5
+        return self.proj(self.body(x).mean(dim=(2, 3)))
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with a key padding mask (written out so it exports to ONNX)."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        assert dim % heads == 0, "dim must be divisible by text_heads"
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        batch, length, dim = x.shape
+        q, k, v = self.qkv(x).split(dim, dim=2)
+        q, k, v = (t.view(batch, length, self.heads, dim // self.heads).transpose(1, 2) for t in (q, k, v))
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(dim // self.heads)
+        # A large negative (not -inf) keeps all-padding rows finite instead of NaN.
+        scores = scores.masked_fill(~keep[:, None, None, :], -1e4)
+        y = F.softmax(scores, dim=-1) @ v
+        return self.out(y.transpose(1, 2).reshape(batch, length, dim))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block, as in nanoGPT (without the causal mask)."""
+
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = SelfAttention(dim, heads)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), keep)
+        return x + self.mlp(self.norm2(x))
+
+
+class TextEncoder(nn.Module):
+    """Token ids [B, T] (0 = padding) -> embedding [B, dim]."""
+
+    def __init__(self, vocab_size: int, max_tokens: int, dim: int, layers: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.tokens = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.positions = nn.Embedding(max_tokens, dim)
+        self.blocks = nn.ModuleList(Block(dim, heads, dropout) for _ in range(layers))
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        keep = ids > 0
+        # Out-of-vocabulary ids from a foreign shard set map to <unk> (1) instead of crashing.
+        ids = torch.where(ids < self.tokens.num_embeddings, ids, torch.ones_like(ids))
+        positions = torch.arange(ids.shape[1], device=ids.device)
+        x = self.tokens(ids) + self.positions(positions)[None]
+        for block in self.blocks:
+            x = block(x, keep)
+        weights = keep.unsqueeze(-1).to(x.dtype)
+        return self.norm(x * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+def build_encoder(modality: str, dims: ModelDims, cfg: TrainConfig) -> nn.Module:
+    """The encoder of one modality, sized by the config and the probed input shapes."""
+    if modality == fields.IMAGE:
+        return ConvEncoder(dims.image_shape[0], cfg.conv_width, cfg.conv_blocks, cfg.dim, cfg.dropout, False)
+    if modality == fields.AUDIO:
+        return ConvEncoder(1, cfg.conv_width, cfg.conv_blocks, cfg.dim, cfg.dropout, True)
+    if modality == fields.TEXT:
+        return TextEncoder(dims.vocab_size, dims.max_tokens, cfg.dim, cfg.text_layers, cfg.text_heads, cfg.dropout)
+    raise ValueError(f"no encoder for modality {modality!r}")
