@@ -56,19 +56,20 @@ class SelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         assert dim % heads == 0, "dim must be divisible by text_heads"
-        self.heads = heads
+        self.heads, self.dim, self.head_dim = heads, dim, dim // heads
+        self.scale = 1.0 / math.sqrt(self.head_dim)  # a constant, so tracing records no shape arithmetic
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        batch, length, dim = x.shape
-        q, k, v = self.qkv(x).split(dim, dim=2)
-        q, k, v = (t.view(batch, length, self.heads, dim // self.heads).transpose(1, 2) for t in (q, k, v))
-        scores = (q @ k.transpose(-2, -1)) / math.sqrt(dim // self.heads)
+        batch, length = x.shape[0], x.shape[1]
+        q, k, v = self.qkv(x).split(self.dim, dim=2)
+        q, k, v = (t.reshape(batch, length, self.heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
+        scores = (q @ k.transpose(-2, -1)) * self.scale
         # A large negative (not -inf) keeps all-padding rows finite instead of NaN.
         scores = scores.masked_fill(~keep[:, None, None, :], -1e4)
         y = F.softmax(scores, dim=-1) @ v
-        return self.out(y.transpose(1, 2).reshape(batch, length, dim))
+        return self.out(y.transpose(1, 2).reshape(batch, length, self.dim))
 
 
 class Block(nn.Module):
