@@ -216,9 +216,14 @@ class ShardStream(IterableDataset):
         rank, world = _rank_and_world() if self.split_ranks else (0, 1)
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        skip = 0
+        if self.train:
+            # The DataLoader takes batch i from worker i % W. A resumed loader starts again at worker
+            # 0, so worker w plays the role of the worker that produced batch skip + w, and skips
+            # that role's share of the batches already trained on.
+            worker = (worker + self.skip_batches) % workers
+            skip = max(0, math.ceil((self.skip_batches - worker) / workers)) * self.batch_size
         paths, offset, stride = self._partition(rank, world, worker, workers)
-        # With W workers the DataLoader takes batch i from worker i % W: skip this worker's share.
-        skip = max(0, math.ceil((self.skip_batches - worker) / workers)) * self.batch_size if self.train else 0
         stream = self._raw(paths, offset, stride, rank, worker)
         for index, sample in enumerate(stream):
             if index >= skip:

@@ -8,6 +8,7 @@ checkpoint holds weights, optimizer, scheduler, the step and the position inside
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -186,11 +187,20 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
         "steps": state["step"], "best_epoch": state["best_epoch"], "best_val_macro_f1": state["best_f1"],
         "stopped_early": state["stopped_early"], "modalities": dims.modalities, "fusion": cfg.fusion,
         "n_train_samples": n_train, "seconds": round(time.perf_counter() - started, 2),
-        "history": state["history"],
+        "history": state["history"], "weights_sha256": weights_digest(model),
     }
     if cfg.unimodal_baselines and rank == 0 and len(dims.modalities) > 1:
         summary["unimodal"] = train_unimodal_baselines(cfg, dims.modalities, console)
     return summary
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """sha256 of the final weights: equal on every DDP rank, equal between a resumed and a clean run."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _val_loader(cfg: TrainConfig, dims: ModelDims):
