@@ -78,7 +78,7 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
 
 
 def class_weight_tensor(counts: Counter, n_classes: int) -> torch.Tensor:
-    """Inverse-frequency weights, mean 1 over the classes seen in training."""
+    """Inverse-frequency weights (0 for unseen classes); the average weight per training sample is 1."""
     seen = np.array([counts.get(c, 0) for c in range(n_classes)], dtype=np.float64)
     weights = np.where(seen > 0, seen.sum() / (max(1, (seen > 0).sum()) * np.maximum(seen, 1)), 0.0)
     return torch.tensor(weights, dtype=torch.float32)

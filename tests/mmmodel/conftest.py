@@ -6,23 +6,23 @@ import pytest
 import torch
 
 from mmmodel.config import TrainConfig
-from tests.mmmodel.synthetic import write_xor_shards
+from tests.mmmodel.synthetic import write_synthetic_shards
 
 # Two cores are shared by the whole suite: keep torch to one thread.
 torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
-def xor_shards(tmp_path_factory):
-    """image + audio + text (distractor) XOR shards: train 320, val 64, test 64."""
-    return write_xor_shards(tmp_path_factory.mktemp("xor") / "shards", {"train": 320, "val": 64, "test": 64},
+def pair_shards(tmp_path_factory):
+    """image + audio + text (distractor) pair-task shards: train 320, val 64, test 64."""
+    return write_synthetic_shards(tmp_path_factory.mktemp("xor") / "shards", {"train": 320, "val": 64, "test": 64},
                             per_shard=80)
 
 
 @pytest.fixture(scope="session")
 def image_only_shards(tmp_path_factory):
     """Shards that lack audio and text entirely."""
-    return write_xor_shards(tmp_path_factory.mktemp("img") / "shards", {"train": 96, "val": 32, "test": 32},
+    return write_synthetic_shards(tmp_path_factory.mktemp("img") / "shards", {"train": 96, "val": 32, "test": 32},
                             modalities=("image",), seed=1)
 
 

@@ -1,7 +1,9 @@
 """Tiny synthetic shard sets following the build contract (mmdata/fields.py), written in code.
 
-The task is XOR: the label is (image bit) xor (audio bit), so neither modality alone beats chance
-and only a model that fuses both can solve it. Text tokens carry no signal (a distractor).
+Each sample carries an image bit and an audio bit. Task "pair" (default): the label is the pair
+(4 classes), so each modality alone reaches at most 50% and only fusion reaches 100%. Task "xor":
+the label is image bit xor audio bit, so neither modality alone beats chance. Text tokens carry no
+signal (a distractor).
 """
 
 from __future__ import annotations
@@ -47,9 +49,9 @@ def _tokens(rng: np.random.Generator) -> bytes:
     return buffer.getvalue()
 
 
-def write_xor_shards(root: str | Path, sizes: dict[str, int] | None = None,
+def write_synthetic_shards(root: str | Path, sizes: dict[str, int] | None = None,
                      modalities: tuple[str, ...] = (fields.IMAGE, fields.AUDIO, fields.TEXT),
-                     per_shard: int = 64, seed: int = 0, missing_rate: float = 0.0) -> Path:
+                     per_shard: int = 64, seed: int = 0, missing_rate: float = 0.0, task: str = "pair") -> Path:
     """Write <root>/<split>/shard-%06d.tar (+ labels.json, vocab.json, preprocess.json); return root.
 
     ``missing_rate`` drops each modality of a sample with that chance (never all of them).
@@ -63,7 +65,7 @@ def write_xor_shards(root: str | Path, sizes: dict[str, int] | None = None,
         with wds.ShardWriter(pattern, maxcount=per_shard, verbose=0) as sink:
             for index in range(count):
                 image_bit, audio_bit = int(rng.integers(2)), int(rng.integers(2))
-                label = image_bit ^ audio_bit
+                label = image_bit ^ audio_bit if task == "xor" else 2 * image_bit + audio_bit
                 sample = {fields.KEY: f"{split}-{index:05d}", fields.CLASS: str(label).encode(),
                           fields.META: json.dumps({"label": str(label), "label_id": label, "split": split}).encode()}
                 keep = [m for m in modalities if rng.random() >= missing_rate] or [modalities[0]]
@@ -75,7 +77,8 @@ def write_xor_shards(root: str | Path, sizes: dict[str, int] | None = None,
                     sample[fields.TEXT_EXT] = b"noise words"
                     sample[fields.TOKENS] = _tokens(rng)
                 sink.write(sample)
-    (root / "labels.json").write_text(json.dumps(["0", "1"]))
+    names = ["same", "different"] if task == "xor" else ["left-low", "left-high", "right-low", "right-high"]
+    (root / "labels.json").write_text(json.dumps(names))
     (root / "vocab.json").write_text(json.dumps({"<pad>": 0, "<unk>": 1, **{f"w{i}": i for i in range(2, 20)}}))
     (root / "preprocess.json").write_text(json.dumps({"image": {"size": IMAGE_SIZE}, "audio": {"n_mels": MEL_SHAPE[0]}}))
     return root

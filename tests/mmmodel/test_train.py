@@ -1,0 +1,74 @@
+"""Training reaches a set accuracy on a task only fusion can solve; works with modalities missing."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from mmmodel.config import EvaluateConfig
+from mmmodel.evaluate import evaluate
+from mmmodel.train import class_weight_tensor, lr_factor, train
+from tests.mmmodel.conftest import tiny_config
+
+
+@pytest.mark.parametrize("fusion", ["concat", "lowrank"])
+def test_fused_model_learns_a_task_no_single_modality_solves(tmp_path, pair_shards, fusion):
+    cfg = tiny_config(tmp_path, pair_shards, fusion=fusion, epochs=10, modalities=["image", "audio"],
+                      modality_dropout=0.1, early_stopping_patience=0)
+    summary = train(cfg)
+    assert summary["best_val_macro_f1"] >= 0.9
+    metrics = evaluate(EvaluateConfig(model=cfg.out, shards=str(pair_shards), out=str(tmp_path / "eval"), progress=False))
+    assert metrics["accuracy"] >= 0.9
+    # Each modality alone tells only half the label: removing one must cost about half the accuracy.
+    for ablation in metrics["ablations"].values():
+        assert ablation["accuracy"] < 0.65
+    for name in ("model.pt", "config.json", "labels.json", "vocab.json", "preprocess.json", "checkpoints/last.pt"):
+        assert (tmp_path / "model" / name).is_file()
+    curves = (tmp_path / "reports" / "curves.csv").read_text().splitlines()
+    assert curves[0].startswith("epoch,step,lr,train_loss,val_accuracy,val_macro_f1") and len(curves) == 11
+
+
+def test_train_and_evaluate_with_modalities_missing_entirely(tmp_path, image_only_shards, pair_shards):
+    cfg = tiny_config(tmp_path, image_only_shards, epochs=1)
+    summary = train(cfg)
+    assert summary["modalities"] == ["image"]
+    metrics = evaluate(EvaluateConfig(model=cfg.out, shards=str(image_only_shards), out=str(tmp_path / "e1"),
+                                      progress=False))
+    assert metrics["n_samples"] == 32 and metrics["ablations"] == {}
+    # A fused model evaluated on shards that lack its audio and text: the mask hides them.
+    fused = tiny_config(tmp_path / "fused", pair_shards, epochs=1)
+    train(fused)
+    metrics = evaluate(EvaluateConfig(model=fused.out, shards=str(image_only_shards), out=str(tmp_path / "e2"),
+                                      progress=False))
+    assert metrics["n_samples"] == 32 and set(metrics["ablations"]) == {"without_image", "without_audio", "without_text"}
+
+
+def test_early_stopping_stops_when_val_f1_stalls(tmp_path, image_only_shards):
+    # lr 0: weights never change, so val macro-F1 never improves after epoch 1.
+    summary = train(tiny_config(tmp_path, image_only_shards, epochs=6, lr=0.0, early_stopping_patience=2))
+    assert summary["stopped_early"] and summary["epochs_run"] == 3 and summary["best_epoch"] == 1
+
+
+def test_config_json_holds_the_full_config_and_dims(tmp_path, image_only_shards):
+    cfg = tiny_config(tmp_path, image_only_shards, epochs=1, fusion="attention")
+    train(cfg)
+    saved = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert saved["train"] == json.loads(cfg.model_dump_json())
+    assert saved["dims"]["image_shape"] == [3, 16, 16] and saved["dims"]["n_classes"] == 4
+
+
+def test_warmup_then_cosine_schedule():
+    assert lr_factor(0, 10, 100, 0.1) == pytest.approx(0.1)
+    assert lr_factor(9, 10, 100, 0.1) == pytest.approx(1.0)
+    assert lr_factor(10, 10, 100, 0.1) == pytest.approx(1.0)
+    assert lr_factor(55, 10, 100, 0.1) == pytest.approx(0.55)
+    assert lr_factor(100, 10, 100, 0.1) == pytest.approx(0.1)
+
+
+def test_class_weights_balance_rare_classes():
+    weights = class_weight_tensor(Counter({0: 90, 1: 10}), 3)
+    assert weights[1] == pytest.approx(9 * weights[0]) and weights[2] == 0
+    # The loss scale stays the same: the average weight per training sample is 1.
+    assert (90 * weights[0] + 10 * weights[1]) / 100 == pytest.approx(1.0)
