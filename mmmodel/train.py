@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from mmdata.atomic import write_text_atomic
+from mmdata.atomic import remove_stale_temporaries, write_text_atomic
 from mmmodel.config import ModelDims, TrainConfig
 from mmmodel.data import ShardError, ShardStream, make_loader, probe_shards, shard_paths
 from mmmodel.metrics import autocast, classification_metrics, predict_probs, to_device
@@ -116,8 +116,10 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, cfg.warmup_steps, total_steps, cfg.min_lr_ratio))
     state = {"epoch": 0, "batch": 0, "step": 0, "best_f1": -1.0, "best_epoch": -1, "bad_epochs": 0,
-             "history": [], "stopped_early": False}
+             "history": [], "stopped_early": False, "epoch_loss_sum": 0.0}
     checkpoint_path = out / CHECKPOINTS / LAST_CHECKPOINT
+    if rank == 0 and out.is_dir():
+        remove_stale_temporaries(out)  # half-written files of a killed run; never read, now gone
     if cfg.resume and checkpoint_path.is_file():
         saved = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
         model.load_state_dict(saved["model"])
@@ -152,7 +154,7 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
             loader = iter(make_loader(train_stream, cfg.batch_size, cfg.num_workers, pin))
             task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=steps_per_epoch,
                                      completed=state["batch"], loss=0.0)
-            losses: list[float] = []
+            recent: list[float] = []
             model.train()
             while state["batch"] < steps_per_epoch:
                 batch = next(loader)
@@ -170,13 +172,15 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
                 scheduler.step()
                 state["step"] += 1
                 state["batch"] += 1
-                losses.append(float(loss.detach()))
-                progress.update(task, advance=1, loss=float(np.mean(losses[-20:])))
+                recent.append(float(loss.detach()))
+                state["epoch_loss_sum"] += recent[-1]  # in the checkpoint: a resumed epoch reports the same mean
+                progress.update(task, advance=1, loss=float(np.mean(recent[-20:])))
                 if state["step"] % cfg.checkpoint_every == 0:
                     save_checkpoint()
             del loader  # stops DataLoader workers of the (endless) training stream
             progress.remove_task(task)
-            _end_epoch(cfg, state, model, val_loader, device, label_names, losses, scheduler, rank, out, dims, console)
+            _end_epoch(cfg, state, model, val_loader, device, label_names, steps_per_epoch, scheduler, rank, out, dims,
+                       console)
             save_checkpoint()
     if rank == 0:
         _write_curves(reports, state["history"])
@@ -214,10 +218,10 @@ def _val_loader(cfg: TrainConfig, dims: ModelDims):
     return make_loader(stream, cfg.batch_size, 0)
 
 
-def _end_epoch(cfg, state, model, val_loader, device, label_names, losses, scheduler, rank, out, dims, console) -> None:
+def _end_epoch(cfg, state, model, val_loader, device, label_names, steps, scheduler, rank, out, dims, console) -> None:
     """Score the epoch on val, log it, keep the best weights, decide on early stopping."""
     row = {"epoch": state["epoch"] + 1, "step": state["step"], "lr": round(scheduler.get_last_lr()[0], 8),
-           "train_loss": round(float(np.mean(losses)) if losses else float("nan"), 6)}
+           "train_loss": round(state["epoch_loss_sum"] / steps, 6)}
     improved = True
     if val_loader is not None:
         y_true, probs, _ = predict_probs(model, val_loader, device, cfg.amp)
@@ -241,7 +245,7 @@ def _end_epoch(cfg, state, model, val_loader, device, label_names, losses, sched
     patience = cfg.early_stopping_patience
     state["stopped_early"] = bool(val_loader is not None and patience > 0 and state["bad_epochs"] >= patience)
     state["epoch"] += 1
-    state["batch"] = 0
+    state["batch"], state["epoch_loss_sum"] = 0, 0.0
 
 
 def train_unimodal_baselines(cfg: TrainConfig, modalities: list[str], console: Console) -> dict:

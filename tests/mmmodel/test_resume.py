@@ -1,0 +1,69 @@
+"""A training process SIGKILLed after checkpoints resumes to the same result as an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from mmmodel.train import train
+from tests.mmmodel.conftest import tiny_config
+
+REPO = Path(__file__).resolve().parents[2]
+RUNNER = Path(__file__).with_name("run_train.py")
+
+
+def _start(cfg_path: Path, out: Path) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, str(RUNNER), str(cfg_path), str(out)], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _kill_after_new_checkpoint(proc: subprocess.Popen, checkpoint: Path, timeout_s: float = 120) -> bool:
+    """SIGKILL ``proc`` as soon as it writes a checkpoint newer than the one present now."""
+    before = checkpoint.stat().st_mtime_ns if checkpoint.exists() else None
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        if checkpoint.exists() and checkpoint.stat().st_mtime_ns != before:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, pair_shards):
+    common = dict(epochs=3, checkpoint_every=4, modalities=["image", "audio"], fusion="attention")
+    reference = train(tiny_config(tmp_path / "clean", pair_shards, **common))
+
+    cfg = tiny_config(tmp_path / "killed", pair_shards, **common)
+    cfg_path = tmp_path / "cfg.json"
+    cfg_path.write_text(cfg.model_dump_json())
+    checkpoint = Path(cfg.out) / "checkpoints" / "last.pt"
+    kills = 0
+    for _ in range(2):  # kill twice: a resumed run must itself survive a kill
+        proc = _start(cfg_path, tmp_path)
+        if _kill_after_new_checkpoint(proc, checkpoint):
+            assert proc.returncode == -signal.SIGKILL
+            kills += 1
+        else:
+            assert proc.returncode == 0, proc.stderr.read().decode()[-2000:]
+    assert kills >= 1, "the run finished before any checkpoint could be interrupted"
+    resumed = train(cfg)
+    assert not list(Path(cfg.out).rglob(".tmp-*"))
+
+    assert resumed["steps"] == reference["steps"] and resumed["epochs_run"] == reference["epochs_run"]
+    clean = torch.load(tmp_path / "clean" / "model" / "model.pt", weights_only=True)
+    after_kill = torch.load(Path(cfg.out) / "model.pt", weights_only=True)
+    for name, tensor in clean.items():
+        assert torch.allclose(tensor, after_kill[name], atol=1e-5), name
+    for ref_row, row in zip(reference["history"], resumed["history"], strict=True):
+        assert abs(ref_row["val_macro_f1"] - row["val_macro_f1"]) <= 0.02
+        assert abs(ref_row["train_loss"] - row["train_loss"]) <= 1e-3
+    assert json.loads((Path(cfg.out) / "config.json").read_text())["best_epoch"] == reference["best_epoch"]
