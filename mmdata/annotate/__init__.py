@@ -1,0 +1,1 @@
+"""Annotation: labels (source, rules, imported files), group-aware splits, class balance."""

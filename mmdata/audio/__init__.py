@@ -1,0 +1,1 @@
+"""Audio kernels (decode, mono, resample, trim, loudness, pad/crop, log-mel) and filters."""

@@ -1,0 +1,133 @@
+"""Pure audio kernels on float32 numpy waveforms (mono: [n]; multi-channel: [n, channels])."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import soundfile as sf
+
+
+class AudioDropped(Exception):
+    """The recording was rejected; ``args[0]`` is the reason."""
+
+
+def probe_audio(data: bytes) -> tuple[int, int, float]:
+    """(sample_rate, channels, duration_s) from the header, without decoding the samples."""
+    try:
+        info = sf.info(io.BytesIO(data))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        # The bundled libsndfile (>= 1.1) also reads MP3; anything it cannot open is undecodable.
+        raise AudioDropped(f"audio_undecodable: {type(err).__name__}: {err}") from None
+    if info.samplerate <= 0 or info.channels <= 0:
+        raise AudioDropped("audio_undecodable: bad header")
+    return info.samplerate, info.channels, info.frames / info.samplerate
+
+
+def decode_audio(data: bytes) -> tuple[np.ndarray, int]:
+    """Decode WAV/FLAC/OGG with soundfile to float32 [n, channels]; reject NaN/inf samples."""
+    try:
+        wave, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise AudioDropped(f"audio_undecodable: {type(err).__name__}: {err}") from None
+    if wave.size == 0:
+        raise AudioDropped("audio_empty")
+    if not np.isfinite(wave).all():
+        raise AudioDropped("audio_non_finite")
+    return wave, int(rate)
+
+
+def to_mono(wave: np.ndarray) -> np.ndarray:
+    """Average the channels ([n, c] -> [n]); mono input is returned unchanged."""
+    if wave.ndim == 1:
+        return wave
+    return wave[:, 0].copy() if wave.shape[1] == 1 else wave.mean(axis=1, dtype=np.float32)
+
+
+def resample(wave: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
+    """High-quality resampling (soxr HQ, the resampler librosa's ``soxr_hq`` uses)."""
+    if rate == target_rate:
+        return wave
+    import soxr
+
+    return soxr.resample(wave, rate, target_rate, quality="HQ").astype(np.float32, copy=False)
+
+
+def clipped_ratio(wave: np.ndarray, level: float = 0.999) -> float:
+    """Share of samples at (or beyond) full scale."""
+    return float(np.count_nonzero(np.abs(wave) >= level)) / max(1, wave.size)
+
+
+def trim_silence(wave: np.ndarray, top_db: float, frame_length: int = 512, hop_length: int = 128) -> np.ndarray:
+    """Cut leading/trailing frames quieter than ``peak - top_db`` (librosa.effects.trim)."""
+    import librosa
+
+    trimmed, _ = librosa.effects.trim(wave, top_db=top_db, frame_length=frame_length, hop_length=hop_length)
+    return trimmed
+
+
+def normalize_peak(wave: np.ndarray, target_peak: float) -> np.ndarray:
+    """Scale so the absolute peak equals ``target_peak`` (silence stays silence)."""
+    peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+    return wave if peak <= 0 else (wave * (target_peak / peak)).astype(np.float32)
+
+
+def normalize_lufs(wave: np.ndarray, rate: int, target_lufs: float) -> tuple[np.ndarray, float]:
+    """Loudness-normalise to ``target_lufs`` (pyloudnorm, BS.1770); returns (wave, measured LUFS).
+
+    Clips shorter than one 400 ms gating block have no integrated loudness: they fall back to
+    peak normalisation and report -inf.
+    """
+    import pyloudnorm
+
+    if wave.size < int(0.4 * rate) + 1:
+        return normalize_peak(wave, 0.9), float("-inf")
+    measured = pyloudnorm.Meter(rate).integrated_loudness(wave.astype(np.float64))
+    if not np.isfinite(measured):
+        return wave, float(measured)
+    gain = 10.0 ** ((target_lufs - measured) / 20.0)
+    return np.clip(wave * gain, -1.0, 1.0).astype(np.float32), float(measured)
+
+
+def denoise_audio(wave: np.ndarray, rate: int) -> np.ndarray:
+    """Spectral gating (noisereduce, stationary)."""
+    import noisereduce
+
+    return noisereduce.reduce_noise(y=wave, sr=rate, stationary=True).astype(np.float32)
+
+
+def pad_or_crop(wave: np.ndarray, length: int) -> np.ndarray:
+    """Zero-pad at the end or crop from the start to exactly ``length`` samples."""
+    if wave.size >= length:
+        return np.ascontiguousarray(wave[:length])
+    return np.pad(wave, (0, length - wave.size))
+
+
+def log_mel(wave: np.ndarray, rate: int, n_fft: int, hop_length: int, n_mels: int) -> np.ndarray:
+    """Log-mel spectrogram in dB (float32 [n_mels, frames]) of the already-resampled waveform."""
+    import librosa
+
+    mel = librosa.feature.melspectrogram(y=wave, sr=rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
+                                         power=2.0)
+    return librosa.power_to_db(mel, ref=1.0, top_db=80.0).astype(np.float32)
+
+
+def mfcc_from_log_mel(log_mel_db: np.ndarray, n_mfcc: int) -> np.ndarray:
+    """MFCCs (float32 [n_mfcc, frames]) from a dB log-mel, so the mel is computed once."""
+    import librosa
+
+    return librosa.feature.mfcc(S=log_mel_db, n_mfcc=n_mfcc).astype(np.float32)
+
+
+def encode_flac(wave: np.ndarray, rate: int) -> bytes:
+    """16-bit FLAC bytes of a mono waveform (no tags: same samples -> same bytes)."""
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(wave, -1.0, 1.0), rate, format="FLAC", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """``.npy`` bytes of ``array``."""
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()

@@ -1,0 +1,75 @@
+"""Raw audio bytes -> fixed-rate, fixed-length FLAC plus log-mel (and MFCC) features."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from mmdata.audio.config import AudioConfig
+from mmdata.audio.filters import ClippingFilter, DurationFilter, SilenceFilter
+from mmdata.audio.kernels import (
+    AudioDropped,
+    clipped_ratio,
+    decode_audio,
+    denoise_audio,
+    encode_flac,
+    log_mel,
+    mfcc_from_log_mel,
+    normalize_lufs,
+    normalize_peak,
+    npy_bytes,
+    pad_or_crop,
+    probe_audio,
+    resample,
+    to_mono,
+    trim_silence,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class CleanAudio:
+    flac: bytes
+    mel_npy: bytes
+    mfcc_npy: bytes | None
+    stats: dict
+
+
+def _check(verdict) -> None:
+    if verdict is not True:
+        raise AudioDropped(verdict[1])
+
+
+def process_audio(data: bytes, cfg: AudioConfig) -> CleanAudio:
+    """Probe -> decode -> mono -> resample -> checks -> trim -> loudness -> pad/crop -> log-mel."""
+    if len(data) > cfg.max_bytes:
+        raise AudioDropped("audio_too_large")
+    in_rate, channels, in_duration = probe_audio(data)
+    if in_duration > cfg.max_input_s:
+        raise AudioDropped("audio_too_long")
+    wave, in_rate = decode_audio(data)
+    wave = resample(to_mono(wave), in_rate, cfg.sample_rate)
+    rate = cfg.sample_rate
+    clipping = clipped_ratio(wave)
+    _check(ClippingFilter(cfg.max_clipped_ratio).filter(clipping))
+    peak = float(np.max(np.abs(wave)))
+    _check(SilenceFilter().filter(peak))
+    if cfg.denoise:
+        wave = denoise_audio(wave, rate)
+    if cfg.trim_silence:
+        wave = trim_silence(wave, cfg.trim_top_db)
+    duration_s = wave.size / rate
+    _check(DurationFilter(cfg.min_duration_s, cfg.max_duration_s).filter(duration_s))
+    lufs = None
+    if cfg.loudness == "lufs":
+        wave, lufs = normalize_lufs(wave, rate, cfg.target_lufs)
+    elif cfg.loudness == "peak":
+        wave = normalize_peak(wave, cfg.target_peak)
+    wave = pad_or_crop(wave, round(cfg.target_duration_s * rate))
+    mel = log_mel(wave, rate, cfg.n_fft, cfg.hop_length, cfg.n_mels)
+    mfcc = npy_bytes(mfcc_from_log_mel(mel, cfg.n_mfcc)) if cfg.n_mfcc > 0 else None
+    stats = {"input_rate": in_rate, "input_channels": channels, "input_duration_s": round(in_duration, 4),
+             "duration_s": round(duration_s, 4), "clipped_ratio": round(clipping, 6), "peak": round(peak, 6)}
+    if lufs is not None:
+        stats["lufs"] = round(lufs, 3) if np.isfinite(lufs) else None
+    return CleanAudio(encode_flac(wave, rate), npy_bytes(mel), mfcc, stats)

@@ -1,0 +1,220 @@
+"""Finish a build: deduplicate, build the vocabulary, write shards, sidecars, stats and manifests."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mmdata import fields
+from mmdata.annotate.split import stable_hash
+from mmdata.atomic import atomic_path, write_text_atomic
+from mmdata.audio.kernels import npy_bytes
+from mmdata.build.config import BuildConfig
+from mmdata.build.dedup import Deduplicator
+from mmdata.build.partition import partition_paths
+from mmdata.build.plan import PLAN_FILE, effective_config, work_dir
+from mmdata.build.standardize import LABELS_FILE, PREPROCESS_FILE, VOCAB_FILE, Standardizer
+from mmdata.manifest import DROPPED, MANIFEST_NAME, OK, write_manifest
+from mmdata.shards.tario import add_sample, open_tar_for_writing
+from mmdata.text.tokens import build_vocab
+
+STATS_FILE = "stats.json"
+SHARD_PATTERN = "shard-{:06d}"
+
+
+def _load_records(cfg: BuildConfig) -> pd.DataFrame:
+    frames = []
+    for index in range(cfg.partitions):
+        _, records_path = partition_paths(cfg, index)
+        if not records_path.is_file():
+            raise RuntimeError(f"partition {index} has not finished ({records_path} missing); run the build again")
+        frame = pq.read_table(records_path).to_pandas()
+        frame["partition"] = index
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True).sort_values("key", kind="stable").reset_index(drop=True)
+
+
+def _read_member(handles: dict, cfg: BuildConfig, partition: int, offset: int, size: int) -> bytes:
+    if partition not in handles:
+        handles[partition] = open(partition_paths(cfg, partition)[0], "rb")  # noqa: SIM115 -- closed in finalize
+    handle = handles[partition]
+    handle.seek(offset)
+    return handle.read(size)
+
+
+def finalize_build(cfg: BuildConfig, results: list[dict] | None = None) -> dict:
+    """Write the final shard set from finished partitions; return the stats (also in stats.json)."""
+    started = time.perf_counter()
+    cfg = effective_config(cfg)
+    out, work = Path(cfg.out), work_dir(cfg)
+    plan = pq.read_table(work / PLAN_FILE).to_pandas().set_index("key")
+    label_names: list[str] = json.loads((work / LABELS_FILE).read_text())
+    label_id = {name: i for i, name in enumerate(label_names)}
+    records = _load_records(cfg)
+    dedup = Deduplicator(cfg.dedup)
+    for row in records.itertuples():
+        if row.status != OK:
+            continue
+        modalities = set(json.loads(row.stats))
+        reason = dedup.check(row.key, row.content_hash, modalities, row.text_minhash, row.image_phash)
+        if reason:
+            records.at[row.Index, "status"] = DROPPED
+            records.at[row.Index, "reason"] = reason
+    records["split"] = [plan.at[k, "split"] for k in records["key"]]
+    kept = records[records["status"] == OK]
+    if cfg.reuse_from:
+        vocab = json.loads((Path(cfg.reuse_from) / VOCAB_FILE).read_text())
+    else:
+        train = kept[kept["split"] == "train"]
+        vocab = build_vocab((t for t in train["tokens"] if t is not None), cfg.text.vocab_min_freq, cfg.text.vocab_max_size)
+    standardizer = Standardizer(cfg.text, cfg.image, cfg.audio, vocab=vocab, labels=label_names)
+    shard_of = _write_all_splits(cfg, kept, plan, label_id, standardizer)
+    manifest = _build_manifest(plan, records, shard_of)
+    write_manifest(manifest, out / MANIFEST_NAME)
+    write_text_atomic(out / LABELS_FILE, json.dumps(label_names, indent=1))
+    write_text_atomic(out / VOCAB_FILE, json.dumps(vocab, ensure_ascii=False))
+    write_text_atomic(out / PREPROCESS_FILE, json.dumps(standardizer.settings(), indent=1, sort_keys=True))
+    stats = _stats(cfg, manifest, records, label_names, results, time.perf_counter() - started)
+    write_text_atomic(out / STATS_FILE, json.dumps(stats, indent=1, sort_keys=True))
+    shutil.rmtree(work, ignore_errors=True)
+    return stats
+
+
+def _sample_order(cfg: BuildConfig, frame: pd.DataFrame) -> list[int]:
+    if not cfg.shards.shuffle:
+        return list(frame.index)
+    return sorted(frame.index, key=lambda i: (stable_hash(cfg.seed, "shard-order", frame.at[i, "key"]), frame.at[i, "key"]))
+
+
+def _write_all_splits(cfg, kept: pd.DataFrame, plan: pd.DataFrame, label_id: dict, standardizer) -> dict[str, str]:
+    out = Path(cfg.out)
+    shard_of: dict[str, str] = {}
+    handles: dict[int, object] = {}
+    written: set[Path] = set()
+    try:
+        for split in sorted(set(kept["split"])):
+            frame = kept[kept["split"] == split]
+            batch: list[tuple[str, dict, dict]] = []
+            batch_bytes, shard_index = 0, 0
+            for i in _sample_order(cfg, frame):
+                row = frame.loc[i]
+                sample = _assemble(row, plan, label_id, standardizer, handles, cfg)
+                size = sum(len(v) for v in sample[1].values())
+                if batch and (len(batch) >= cfg.shards.maxcount or batch_bytes + size > cfg.shards.maxsize):
+                    written |= _write_shard(out / split, shard_index, batch, shard_of)
+                    batch, batch_bytes, shard_index = [], 0, shard_index + 1
+                batch.append(sample)
+                batch_bytes += size
+            if batch:
+                written |= _write_shard(out / split, shard_index, batch, shard_of)
+    finally:
+        for handle in handles.values():
+            handle.close()
+    _remove_stale_shards(out, written)
+    return shard_of
+
+
+def _assemble(row, plan, label_id, standardizer, handles, cfg) -> tuple[str, dict, dict]:
+    key = row["key"]
+    planned = plan.loc[key]
+    shard_key = planned["shard_key"]
+    members = json.loads(row["members"])
+    sample = {f: _read_member(handles, cfg, int(row["partition"]), off, size) for f, (off, size) in members.items()}
+    if row["tokens"] is not None:
+        sample[fields.TOKENS] = npy_bytes(standardizer.token_array(list(row["tokens"])))
+    label = planned["label"]
+    meta = {"key": key, "label": label, "label_id": label_id.get(label, -1), "split": planned["split"],
+            "group": planned["group"], "quality": json.loads(row["stats"]), "sources": json.loads(planned["sources"])}
+    sample[fields.META] = json.dumps(meta, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    if label in label_id:
+        sample[fields.CLASS] = str(label_id[label]).encode()
+    sidecar = {"key": key, "shard_key": shard_key, "label": label, "label_id": meta["label_id"],
+               "split": planned["split"], "group": planned["group"],
+               **{f"has_{m}": fields.payload_field(sample, m) is not None for m in fields.MODALITIES},
+               "bytes": sum(len(v) for v in sample.values()), "quality": row["stats"]}
+    return shard_key, sample, sidecar
+
+
+def _write_shard(directory: Path, index: int, batch: list, shard_of: dict[str, str]) -> set[Path]:
+    name = SHARD_PATTERN.format(index)
+    tar_path, sidecar_path = directory / f"{name}.tar", directory / f"{name}.parquet"
+    with atomic_path(tar_path) as tmp, open_tar_for_writing(tmp) as tar:
+        for shard_key, sample, _ in batch:
+            add_sample(tar, shard_key, sample)
+    rows = [sidecar for _, _, sidecar in batch]
+    with atomic_path(sidecar_path) as tmp:
+        pq.write_table(pa.Table.from_pylist(rows), tmp)
+    relative = f"{directory.name}/{name}.tar"
+    for row in rows:
+        shard_of[row["key"]] = relative
+    return {tar_path, sidecar_path}
+
+
+def _remove_stale_shards(out: Path, written: set[Path]) -> None:
+    """Shards of an earlier, larger build must not linger beside the new ones."""
+    for path in list(out.glob("*/shard-*.tar")) + list(out.glob("*/shard-*.parquet")):
+        if path not in written:
+            path.unlink()
+    for directory in out.iterdir():
+        if directory.is_dir() and not directory.name.startswith(".") and not any(directory.iterdir()):
+            directory.rmdir()
+
+
+def _build_manifest(plan: pd.DataFrame, records: pd.DataFrame, shard_of: dict[str, str]) -> pd.DataFrame:
+    by_key = records.set_index("key")
+    rows = []
+    for key, planned in plan.iterrows():
+        if key in by_key.index:
+            status, reason = by_key.at[key, "status"], by_key.at[key, "reason"]
+        else:
+            status, reason = planned["status"], planned["reason"]
+        rows.append({"key": key, "status": status, "reason": reason, "label": planned["label"],
+                     "group": planned["group"], "split": planned["split"] if status == OK else "",
+                     "shard": shard_of.get(key, "")})
+    return pd.DataFrame(rows)
+
+
+def _stats(cfg, manifest: pd.DataFrame, records: pd.DataFrame, label_names, results, finalize_s: float) -> dict:
+    ok = manifest[manifest["status"] == OK]
+    by_key = records.set_index("key")
+    splits: dict[str, dict] = {}
+    for split, frame in ok.groupby("split"):
+        coverage: Counter = Counter()
+        for key in frame["key"]:
+            coverage.update(json.loads(by_key.at[key, "stats"]).keys())
+        shard_dir = Path(cfg.out) / split
+        splits[split] = {
+            "samples": len(frame),
+            "classes": {k: int(v) for k, v in sorted(frame["label"].value_counts().items())},
+            "modalities": {m: int(coverage.get(m, 0)) for m in fields.MODALITIES},
+            "groups": int(frame["group"].replace("", np.nan).nunique()),
+            "shards": len(list(shard_dir.glob("shard-*.tar"))),
+            "bytes": sum(p.stat().st_size for p in shard_dir.glob("shard-*.tar")),
+        }
+    non_ok = manifest[manifest["status"] != OK]
+    reasons: dict[str, int] = defaultdict(int)
+    for reason in non_ok["reason"]:
+        reasons[_reason_class(reason)] += 1
+    partition_timings = [r for r in (results or []) if isinstance(r, dict)]
+    return {
+        "samples": {"total": len(manifest), **{s: int((manifest["status"] == s).sum()) for s in ("ok", "dropped", "failed")}},
+        "labels": label_names,
+        "splits": splits,
+        "drop_reasons": dict(sorted(reasons.items())),
+        "timings": {"finalize_s": round(finalize_s, 3),
+                    "partition_s": {str(r["partition"]): r.get("seconds") for r in partition_timings}},
+    }
+
+
+def _reason_class(reason: str) -> str:
+    """Group reasons by their stable part: ``image:image_undecodable: OSError: ...`` -> ``image:image_undecodable``."""
+    head = reason.split(": ", 1)[0]
+    return head.split(":", 1)[0] if "_duplicate_of:" in head else head

@@ -1,0 +1,162 @@
+"""Plan a build: samples from the raw manifest, labels, splits, and fixed partitions of the work."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+from pydantic import BaseModel
+
+from mmdata import fields
+from mmdata.annotate.labels import resolve_labels
+from mmdata.annotate.split import assign_splits, stable_hash
+from mmdata.atomic import write_text_atomic
+from mmdata.build.config import BuildConfig
+from mmdata.build.standardize import LABELS_FILE, PREPROCESS_FILE
+from mmdata.manifest import OK, manifest_path, read_raw_manifest, write_manifest
+
+WORK_DIR = ".work"
+PLAN_FILE = "plan.parquet"
+_UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_\-]")
+
+
+class SampleItem(BaseModel):
+    modality: str
+    sha256: str
+    uri: str
+
+
+class SamplePlan(BaseModel):
+    key: str  # raw key
+    shard_key: str  # key as written into tars (no dots or slashes, which WebDataset would split on)
+    label: str
+    group: str
+    split: str
+    items: list[SampleItem]
+
+
+class Partition(BaseModel):
+    index: int
+    samples: list[SamplePlan]
+
+
+def work_dir(cfg: BuildConfig) -> Path:
+    return Path(cfg.out) / WORK_DIR
+
+
+def shard_key_of(key: str) -> str:
+    """A WebDataset-safe key: unsafe characters replaced, plus a short hash when anything changed."""
+    safe = _UNSAFE_KEY_CHARS.sub("_", key)
+    if safe == key and key:
+        return key
+    return f"{safe[:80]}_{hashlib.sha1(key.encode('utf-8')).hexdigest()[:8]}"
+
+
+def effective_config(cfg: BuildConfig) -> BuildConfig:
+    """With ``reuse_from``: the training build's standardization settings replace ours."""
+    if not cfg.reuse_from:
+        return cfg
+    path = Path(cfg.reuse_from) / PREPROCESS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"--reuse-from {cfg.reuse_from}: no {PREPROCESS_FILE} there (not a finished build)")
+    settings = json.loads(path.read_text())
+    return cfg.model_copy(update={k: type(getattr(cfg, k)).model_validate(settings[k]) for k in ("text", "image", "audio")})
+
+
+def _natural(label: str) -> tuple:
+    return (0, int(label), "") if label.isdigit() else (1, 0, label)
+
+
+def _fingerprint(cfg: BuildConfig) -> str:
+    settings = cfg.model_dump_json(exclude={"out", "workers", "dask_address", "lock_timeout_s"})
+    digest = hashlib.sha256(settings.encode())
+    digest.update(manifest_path(cfg.raw).read_bytes())
+    return digest.hexdigest()
+
+
+def _prepare_work_dir(cfg: BuildConfig) -> Path:
+    """Keep finished partitions only when inputs and settings are unchanged (resume); else start afresh."""
+    work = work_dir(cfg)
+    marker = work / "fingerprint"
+    fingerprint = _fingerprint(cfg)
+    if work.exists() and (not marker.is_file() or marker.read_text() != fingerprint):
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    if not marker.is_file():
+        write_text_atomic(marker, fingerprint)
+    return work
+
+
+def plan_partitions(cfg: BuildConfig) -> list[Partition]:
+    """Read the raw manifest, resolve labels and splits, and cut the samples into ``cfg.partitions`` parts.
+
+    Writes ``<out>/.work/plan.parquet`` with every raw key and, for keys that cannot be built at all
+    (no ok item, no label, a label unknown to the reused training set), the reason.
+    """
+    cfg = effective_config(cfg)
+    if cfg.partitions < 1:
+        raise ValueError("build.partitions must be >= 1")
+    raw = read_raw_manifest(cfg.raw)
+    work = _prepare_work_dir(cfg)
+    rows_by_key: dict[str, list[dict]] = defaultdict(list)
+    for row in raw.to_dict("records"):
+        rows_by_key[row["key"]].append(row)
+    items: dict[str, list[SampleItem]] = {}
+    source_labels: dict[str, str] = {}
+    groups: dict[str, str] = {}
+    plan_rows: list[dict] = []
+    for key in sorted(rows_by_key):
+        rows = rows_by_key[key]
+        ok_rows = sorted((r for r in rows if r["status"] == OK and r["modality"] in fields.MODALITIES),
+                         key=lambda r: (r["modality"], r["uri"]))
+        chosen: dict[str, SampleItem] = {}
+        for row in ok_rows:
+            chosen.setdefault(row["modality"], SampleItem(modality=row["modality"], sha256=row["sha256"], uri=row["uri"]))
+        source_labels[key] = next((r["label"] for r in rows if r["label"]), "")
+        groups[key] = next((r["group"] for r in rows if r["group"]), "")
+        if chosen:
+            items[key] = list(chosen.values())
+        else:
+            first = next((r for r in rows if r["status"] != OK), rows[0])
+            reason = f"raw_{first['status']}: {first['reason']}" if first["status"] != OK else "no_supported_modality"
+            plan_rows.append({"key": key, "status": "dropped", "reason": reason})
+    labels = resolve_labels(source_labels, {k: [i.uri for i in v] for k, v in items.items()}, cfg.labels)
+    if cfg.reuse_from:
+        label_names = json.loads((Path(cfg.reuse_from) / LABELS_FILE).read_text())
+    else:
+        label_names = sorted({labels[k] for k in items if k in labels}, key=_natural)
+    known = set(label_names)
+    buildable: dict[str, tuple[str, str]] = {}
+    for key in items:
+        label = labels.get(key, "")
+        if not label and cfg.labels.require_label:
+            plan_rows.append({"key": key, "status": "dropped", "reason": "missing_label"})
+        elif label and label not in known:
+            plan_rows.append({"key": key, "status": "dropped", "reason": f"label_not_in_training_set: {label}"})
+        else:
+            buildable[key] = (label, groups[key])
+    if cfg.split:
+        splits = dict.fromkeys(buildable, cfg.split)
+    else:
+        splits = assign_splits(buildable, cfg.splits, cfg.seed)
+    parts: list[list[SamplePlan]] = [[] for _ in range(cfg.partitions)]
+    for key in sorted(buildable):
+        label, group = buildable[key]
+        plan = SamplePlan(key=key, shard_key=shard_key_of(key), label=label, group=group, split=splits[key],
+                          items=items[key])
+        parts[stable_hash(key) % cfg.partitions].append(plan)
+        plan_rows.append({"key": key, "status": "planned", "reason": ""})
+    frame = pd.DataFrame(plan_rows, columns=["key", "status", "reason"]).sort_values("key", kind="stable")
+    frame["shard_key"] = [shard_key_of(k) for k in frame["key"]]
+    frame["sources"] = [json.dumps([i.model_dump() for i in items.get(k, [])], sort_keys=True) for k in frame["key"]]
+    frame["label"] = [labels.get(k, source_labels.get(k, "")) for k in frame["key"]]
+    frame["group"] = [groups.get(k, "") for k in frame["key"]]
+    frame["split"] = [splits.get(k, "") for k in frame["key"]]
+    write_manifest(frame.reset_index(drop=True), work / PLAN_FILE)
+    write_text_atomic(work / LABELS_FILE, json.dumps(label_names))
+    return [Partition(index=i, samples=samples) for i, samples in enumerate(parts)]

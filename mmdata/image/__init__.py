@@ -1,0 +1,1 @@
+"""Image kernels (header check, decode, resize, encode, blur, perceptual hash) and filters."""

@@ -1,0 +1,1 @@
+"""Shard writing (deterministic tars, sidecar parquet, stats) and inspection."""

@@ -1,0 +1,1 @@
+"""Text kernels (decode, HTML extraction, unicode repair, cleanup, tokens) and filters."""

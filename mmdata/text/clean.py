@@ -1,0 +1,108 @@
+"""Pure text kernels: bytes -> str decoding, HTML main-text extraction, unicode repair, cleanup."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+import ftfy
+
+_HTML_HINT = re.compile(rb"<\s*(!doctype\s+html|html|head|body|p|div|article|script|br|title)\b", re.IGNORECASE)
+_SPACES = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_ALLOWED_CONTROLS = {"\n", "\t"}
+
+
+def decode_text(data: bytes) -> str:
+    """Decode bytes as UTF-8 (BOM aware), else with the detected charset, else latin-1 (never fails)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    # charset_normalizer ships with requests; it is only a better guess than latin-1.
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data[:200_000]).best()
+    if best is not None and best.encoding:
+        return data.decode(best.encoding, errors="replace")
+    return data.decode("latin-1")
+
+
+def looks_like_html(data: bytes) -> bool:
+    """True when the first few KB carry an HTML document or fragment tag."""
+    return bool(_HTML_HINT.search(data[:4096]))
+
+
+def html_to_text(html: str) -> str:
+    """Main text of an HTML page with trafilatura; lxml's text content (scripts removed) as fallback."""
+    import trafilatura
+
+    text = trafilatura.extract(html, include_comments=False, include_tables=True, favor_recall=True)
+    if text and text.strip():
+        return text
+    return _lxml_text(html)
+
+
+def _lxml_text(html: str) -> str:
+    import lxml.etree
+    import lxml.html
+
+    try:
+        root = lxml.html.document_fromstring(html)
+    except (lxml.etree.ParserError, ValueError):
+        return ""
+    for node in root.xpath("//script|//style|//noscript|//template|//head"):
+        node.drop_tree()
+    return "\n".join(part.strip() for part in root.itertext() if part.strip())
+
+
+def remove_control_chars(text: str) -> str:
+    """Drop control, format-less unassigned and private-use chars; keep newlines and tabs."""
+    return "".join(
+        ch for ch in text if ch in _ALLOWED_CONTROLS or unicodedata.category(ch) not in {"Cc", "Cs", "Co", "Cn"}
+    )
+
+
+def normalize_whitespace(text: str) -> str:
+    """Collapse runs of spaces, strip each line, keep at most one blank line between paragraphs."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def remove_boilerplate(text: str, patterns: Iterable[re.Pattern[str]]) -> str:
+    """Remove whole lines that match a boilerplate pattern (cookie banners, copyright lines...)."""
+    patterns = list(patterns)
+    if not patterns:
+        return text
+    return "\n".join(line for line in text.split("\n") if not any(p.fullmatch(line) for p in patterns))
+
+
+def _clean_once(text: str, patterns: list[re.Pattern[str]]) -> str:
+    text = ftfy.fix_text(text, normalization="NFC")
+    text = remove_control_chars(text)
+    text = normalize_whitespace(text)
+    return normalize_whitespace(remove_boilerplate(text, patterns))
+
+
+def clean_text(text: str, boilerplate: Iterable[re.Pattern[str]] = ()) -> str:
+    """Unicode repair (ftfy, NFC), control-char removal, whitespace and boilerplate cleanup.
+
+    Applied until nothing changes (a few rounds at most) so cleaning is idempotent:
+    ``clean_text(clean_text(x)) == clean_text(x)``.
+    """
+    patterns = list(boilerplate)
+    for _ in range(4):
+        cleaned = _clean_once(text, patterns)
+        if cleaned == text:
+            break
+        text = cleaned
+    return text
+
+
+def compile_patterns(patterns: Iterable[str]) -> list[re.Pattern[str]]:
+    """Compile boilerplate line patterns once per process."""
+    return [re.compile(p) for p in patterns]

@@ -1,0 +1,39 @@
+"""Text filters, datatrove style: ``filter(text) -> True`` or ``(False, reason)``."""
+
+from __future__ import annotations
+
+import unicodedata
+
+FilterResult = bool | tuple[bool, str]
+
+
+class LengthFilter:
+    """Keep texts with at least ``min_chars`` characters."""
+
+    def __init__(self, min_chars: int = 1):
+        self.min_chars = min_chars
+
+    def filter(self, text: str) -> FilterResult:
+        if len(text) < self.min_chars:
+            return False, "text_too_short"
+        return True
+
+
+class CharRatioFilter:
+    """Drop texts with too few letters or too many symbols among their non-space characters."""
+
+    def __init__(self, min_alpha_ratio: float = 0.0, max_symbol_ratio: float = 1.0):
+        self.min_alpha_ratio = min_alpha_ratio
+        self.max_symbol_ratio = max_symbol_ratio
+
+    def filter(self, text: str) -> FilterResult:
+        chars = [ch for ch in text if not ch.isspace()]
+        if not chars:
+            return False, "text_empty"
+        alpha = sum(ch.isalpha() for ch in chars) / len(chars)
+        symbols = sum(unicodedata.category(ch)[0] in "PS" for ch in chars) / len(chars)
+        if alpha < self.min_alpha_ratio:
+            return False, "text_low_alpha_ratio"
+        if symbols > self.max_symbol_ratio:
+            return False, "text_symbol_heavy"
+        return True
