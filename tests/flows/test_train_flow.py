@@ -1,0 +1,78 @@
+"""The train flow under Prefect (summary, curve artifact, params.yaml default) and `mm train`."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from flows.cli import app
+from flows.train import train_flow
+from mmmodel.config import TrainConfig
+from tests.mmmodel.synthetic import write_synthetic_shards
+
+torch.set_num_threads(1)
+TINY = dict(dim=16, conv_width=4, conv_blocks=2, epochs=1, batch_size=32, progress=False)
+
+
+@pytest.fixture(scope="module")
+def prefect_harness():
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness():
+        yield
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    return write_synthetic_shards(tmp_path_factory.mktemp("flow") / "shards", {"train": 64, "val": 32, "test": 32})
+
+
+async def _artifact(key: str):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async with get_client() as client:
+        found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    return found
+
+
+def test_train_flow_reads_params_yaml_and_publishes_the_curve(prefect_harness, shards, tmp_path, monkeypatch):
+    import asyncio
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train": {"shards": str(shards), "out": "models/m", **TINY}}))
+    summary = train_flow()
+    assert summary["model_dir"] == "models/m" and summary["epochs_run"] == 1
+    assert (tmp_path / "models/m/model.pt").is_file()
+    assert (tmp_path / "reports/train/curves.csv").is_file()
+    assert asyncio.run(_artifact("train-curve"))
+
+
+def test_train_flow_with_explicit_config(prefect_harness, shards, tmp_path):
+    cfg = TrainConfig(shards=str(shards), out=str(tmp_path / "m"), reports=str(tmp_path / "r"), fusion="projection",
+                      contrastive_weight=0.1, **TINY)
+    summary = train_flow(cfg)
+    assert summary["fusion"] == "projection" and summary["modalities"] == ["image", "audio", "text"]
+
+
+def test_mm_train_options_override_params(shards, tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"train": {"shards": "does/not/exist", "fusion": "concat", **TINY}}))
+    result = CliRunner().invoke(app, ["train", "--params", str(params), "--shards", str(shards), "--out",
+                                      str(tmp_path / "m"), "--reports", str(tmp_path / "r"), "--fusion", "lowrank",
+                                      "--modality", "image", "--modality", "audio"])
+    assert result.exit_code == 0, result.output
+    saved = (tmp_path / "m" / "config.json").read_text()
+    assert '"fusion": "lowrank"' in saved and '"modalities": [\n   "image",\n   "audio"\n  ]' in saved
+
+
+def test_mm_train_on_a_missing_shard_set_fails_with_a_clear_message(tmp_path):
+    result = CliRunner().invoke(app, ["train", "--params", str(tmp_path / "none.yaml"), "--shards",
+                                      str(tmp_path / "nowhere"), "--out", str(tmp_path / "m"), "--no-progress"])
+    assert result.exit_code == 2
+    assert "no shards for split 'train'" in result.output
