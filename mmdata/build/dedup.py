@@ -23,6 +23,7 @@ class Deduplicator:
         self.minhashes: dict[str, MinHash] = {}
         self.phash_bands: dict[tuple[int, int], list[str]] = defaultdict(list)
         self.phashes: dict[str, int] = {}
+        self.modalities: dict[str, frozenset[str]] = {}
 
     def _text_matches(self, hashvalues: np.ndarray) -> set[str]:
         signature = MinHash(num_perm=NUM_PERM, seed=1, hashvalues=hashvalues, scheme=SCHEME)
@@ -48,9 +49,12 @@ class Deduplicator:
             if "image" in modalities and image_hash is not None and self.cfg.image_max_distance <= 3:
                 matches = self._image_matches(image_hash)
                 shared = matches if shared is None else shared & matches
+            # A duplicate carries the same modalities: an image alone does not duplicate an image+text sample.
+            shared = {k for k in shared or () if self.modalities[k] == modalities}
             if shared:
                 return f"near_duplicate_of:{min(shared)}"
         self.exact.setdefault(content_hash, key)
+        self.modalities[key] = frozenset(modalities)
         if hashvalues is not None:
             signature = MinHash(num_perm=NUM_PERM, seed=1, hashvalues=hashvalues, scheme=SCHEME)
             self.lsh.insert(key, signature)
