@@ -147,6 +147,8 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
                               checkpoint_path)
 
     started = time.perf_counter()
+    data_wait_s = 0.0  # time blocked on the loader: shows whether data or compute bounds a run
+    steps_at_start = state["step"]
     with _progress(console, cfg.progress and rank == 0) as progress:
         while state["epoch"] < cfg.epochs and not state["stopped_early"]:
             epoch = state["epoch"]
@@ -157,7 +159,9 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
             recent: list[float] = []
             model.train()
             while state["batch"] < steps_per_epoch:
+                waited = time.perf_counter()
                 batch = next(loader)
+                data_wait_s += time.perf_counter() - waited
                 torch.manual_seed(cfg.seed * 1_000_003 + rank * 7_919 + state["step"])
                 inputs, mask, target = to_device(batch, dims.modalities, device)
                 with autocast(device, cfg.amp):
@@ -191,6 +195,7 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
         "steps": state["step"], "best_epoch": state["best_epoch"], "best_val_macro_f1": state["best_f1"],
         "stopped_early": state["stopped_early"], "modalities": dims.modalities, "fusion": cfg.fusion,
         "n_train_samples": n_train, "seconds": round(time.perf_counter() - started, 2),
+        "steps_this_run": state["step"] - steps_at_start, "data_wait_s": round(data_wait_s, 3),
         "history": state["history"], "weights_sha256": weights_digest(model),
     }
     if cfg.unimodal_baselines and rank == 0 and len(dims.modalities) > 1:

@@ -1,0 +1,248 @@
+"""Model benchmarks -> bench/results/model.json.
+
+1. Throughput (synthetic shards made in code): loader samples/s with 1, 2 and 4 workers against a
+   bare webdataset read of the same tars (ratio reported), training steps/s, the share of training
+   time spent waiting on the loader, and GPU utilisation when a GPU is present.
+2. AV-MNIST on real data (skipped when ../shared/data or $MMPIPE_SHARED_DATA is absent): the
+   `avmnist` recipe -> `mm ingest` -> `mm build`; train on three FSDD speakers, test on the
+   fourth (MNIST images are drawn without replacement, so train and test images are disjoint);
+   fused vs image-only vs audio-only, on clean images and on a noisy-image variant.
+
+Usage: python bench/model_bench.py [--quick] [--device auto|cpu|cuda] [--skip-real] [--skip-throughput]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+RESULTS = REPO / "bench" / "results" / "model.json"
+HELD_OUT_SPEAKER = "theo"
+
+
+def shared_data() -> Path | None:
+    path = Path(os.environ.get("MMPIPE_SHARED_DATA", REPO.parent / "shared" / "data"))
+    return path if (path / "fsdd").is_dir() and (path / "mnist").is_dir() else None
+
+
+class GpuSampler:
+    """Samples GPU utilisation (nvidia-smi) in a thread while a block runs."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self):
+        if shutil.which("nvidia-smi"):
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                                 capture_output=True, text=True)
+            if out.returncode == 0 and out.stdout.strip():
+                self.samples.append(float(out.stdout.split()[0]))
+            self._stop.wait(0.2)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def summary(self) -> dict | None:
+        if not self.samples:
+            return None
+        return {"mean_util_pct": round(sum(self.samples) / len(self.samples), 1), "max_util_pct": max(self.samples),
+                "n_samples": len(self.samples)}
+
+
+# ---------------------------------------------------------------- throughput
+
+
+def throughput(work: Path, device: str, quick: bool) -> dict:
+    import torch
+    from rich.console import Console
+
+    from mmmodel.config import TrainConfig
+    from mmmodel.data import ShardStream, make_loader, probe_shards, read_raw_samples, shard_paths
+    from mmmodel.train import train
+    from tests.mmmodel.synthetic import write_synthetic_shards
+
+    n = 1024 if quick else 4096
+    shards = write_synthetic_shards(work / "synthetic", {"train": n, "val": 256}, per_shard=256)
+    paths = shard_paths(shards, "train")
+    dims, _ = probe_shards(shards, "train", 64, None)
+    started = time.perf_counter()
+    bare = sum(1 for _ in read_raw_samples(paths))  # bare webdataset read of the same tars, no decoding
+    bare_rate = bare / (time.perf_counter() - started)
+    loader = {}
+    for workers in (1, 2, 4):
+        stream = ShardStream(paths, dims, train=False)
+        started = time.perf_counter()
+        count = sum(len(batch["label"]) for batch in make_loader(stream, 64, workers))
+        rate = count / (time.perf_counter() - started)
+        loader[f"workers_{workers}"] = {"samples_per_s": round(rate, 1), "ratio_to_bare_read": round(rate / bare_rate, 3)}
+    results = {"bare_webdataset_read_samples_per_s": round(bare_rate, 1), "loader": loader,
+               "cpu_count": os.cpu_count()}
+    for name, overrides in {"default": {}, "gpu_sized": dict(dim=256, conv_width=64, batch_size=256)}.items():
+        if name == "gpu_sized" and not torch.cuda.is_available():
+            continue
+        cfg = TrainConfig(shards=str(shards), out=str(work / f"tp-model-{name}"), reports=str(work / "tp-reports"),
+                          epochs=2, num_workers=min(4, os.cpu_count() or 1), device=device, progress=False,
+                          early_stopping_patience=0, **overrides)
+        with GpuSampler() as gpu:
+            summary = train(cfg, Console(quiet=True))
+        train_s = summary["seconds"]
+        results[f"training_{name}"] = {
+            "config": overrides or "TrainConfig defaults", "device": summary["device"], "steps": summary["steps"],
+            "steps_per_s": round(summary["steps"] / train_s, 2),
+            "samples_per_s": round(summary["steps"] * cfg.batch_size / train_s, 1),
+            "loader_wait_fraction": round(summary["data_wait_s"] / train_s, 3),
+            "gpu": gpu.summary(),
+        }
+    return results
+
+
+# ---------------------------------------------------------------- AV-MNIST on real data
+
+
+def run(cmd: list[str], log: list[str], cwd: Path) -> None:
+    """Run one `mm` command, record it, fail loudly with its output."""
+    log.append(" ".join(cmd))
+    print("$", " ".join(cmd), flush=True)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+
+
+def split_by_speaker(corpus: Path, train_dir: Path, test_dir: Path, held_out: str) -> dict:
+    """Copy the recipe folder into a 3-speaker training corpus and a held-out-speaker test corpus.
+
+    In the training corpus each sample is its own group, so val is a random share of the three
+    speakers (it only drives early stopping); the fourth speaker never enters training.
+    """
+    rows = list(csv.DictReader((corpus / "labels.csv").open()))
+    counts = {"train": 0, "test": 0}
+    for target in (train_dir, test_dir):
+        target.mkdir(parents=True, exist_ok=True)
+    writers = {}
+    for target, name in ((train_dir, "train"), (test_dir, "test")):
+        handle = (target / "labels.csv").open("w", newline="")
+        writers[name] = (handle, csv.writer(handle))
+        writers[name][1].writerow(["key", "label", "group"])
+    for row in rows:
+        side = "test" if row["group"] == held_out else "train"
+        target = test_dir if side == "test" else train_dir
+        for file in (corpus / row["label"]).glob(f"{row['key']}.*"):
+            (target / row["label"]).mkdir(exist_ok=True)
+            shutil.copyfile(file, target / row["label"] / file.name)
+        writers[side][1].writerow([row["key"], row["label"], row["key"] if side == "train" else row["group"]])
+        counts[side] += 1
+    for handle, _ in writers.values():
+        handle.close()
+    return counts
+
+
+def avmnist_variant(work: Path, data: Path, variant: str, recipe_flags: list[str], device: str, quick: bool,
+                    epochs: int) -> dict:
+    mm = str(Path(sys.executable).with_name("mm"))
+    root = work / variant
+    log: list[str] = []
+    per_digit = ["--per-digit", "40"] if quick else []
+    run([mm, "recipe", "avmnist", "--data", str(data), "--out", str(root / "corpus"), *recipe_flags, *per_digit], log, work)
+    log.append(f"# split {root / 'corpus'} by speaker: {HELD_OUT_SPEAKER} -> test corpus, others -> train corpus")
+    counts = split_by_speaker(root / "corpus", root / "train_corpus", root / "test_corpus", HELD_OUT_SPEAKER)
+    params = root / "params.yaml"
+    params.write_text(json.dumps({"build": {"splits": {"train": 0.9, "val": 0.1}}}))  # JSON is YAML
+    run([mm, "ingest", "--dir", str(root / "train_corpus"), "--out", str(root / "raw_train"), "--no-progress"], log, work)
+    run([mm, "build", "--raw", str(root / "raw_train"), "--out", str(root / "shards"), "--params", str(params)], log, work)
+    run([mm, "ingest", "--dir", str(root / "test_corpus"), "--out", str(root / "raw_test"), "--no-progress"], log, work)
+    run([mm, "build", "--raw", str(root / "raw_test"), "--out", str(root / "shards_test"), "--split", "test",
+         "--reuse-from", str(root / "shards")], log, work)
+    train_params = root / "train_params.yaml"
+    train_params.write_text(json.dumps({"train": {"epochs": epochs, "batch_size": 32, "lr": 0.002,
+                                                  "modality_dropout": 0.2, "early_stopping_patience": 5}}))
+    started = time.perf_counter()
+    with GpuSampler() as gpu:
+        run([mm, "train", "--shards", str(root / "shards"), "--out", str(root / "model"), "--reports",
+             str(root / "reports_train"), "--device", device, "--unimodal-baselines", "--no-progress",
+             "--params", str(train_params)], log, work)
+    train_s = time.perf_counter() - started
+    run([mm, "evaluate", "--model", str(root / "model"), "--shards", str(root / "shards_test"), "--split", "test",
+         "--out", str(root / "report"), "--device", device, "--no-progress"], log, work)
+    metrics = json.loads((root / "report" / "metrics.json").read_text())
+    best_unimodal = max(s["accuracy"] for s in metrics["unimodal"].values())
+    return {
+        "samples": counts, "held_out_speaker": HELD_OUT_SPEAKER, "train_seconds_incl_baselines": round(train_s, 1),
+        "fused_accuracy": metrics["accuracy"], "fused_macro_f1": metrics["macro_f1"],
+        "image_only_accuracy": metrics["unimodal"]["image"]["accuracy"],
+        "audio_only_accuracy": metrics["unimodal"]["audio"]["accuracy"],
+        "fused_minus_best_unimodal_points": round(100 * (metrics["accuracy"] - best_unimodal), 2),
+        "ablations": {k: v["accuracy"] for k, v in metrics["ablations"].items()},
+        "n_test": metrics["n_samples"], "gpu": gpu.summary(), "commands": log,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run, not the reported numbers)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--noise", type=float, default=0.8, help="image noise of the noisy variant (0..1)")
+    parser.add_argument("--skip-real", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
+    work = args.work or Path(tempfile.mkdtemp(prefix="mmpipe-model-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    report: dict = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "quick": args.quick,
+    }
+    if not args.skip_throughput:
+        report["throughput"] = throughput(work, args.device, args.quick)
+        print(json.dumps(report["throughput"], indent=1), flush=True)
+    data = shared_data()
+    if args.skip_real:
+        report["avmnist"] = {"skipped": "--skip-real"}
+    elif data is None:
+        report["avmnist"] = {"skipped": "no ../shared/data (or $MMPIPE_SHARED_DATA) with fsdd/ and mnist/"}
+    else:
+        variants = {"clean": [], "noisy": ["--image-noise", str(args.noise), "--occlude"]}
+        report["avmnist"] = {name: avmnist_variant(work, data, name, flags, args.device, args.quick, args.epochs)
+                             for name, flags in variants.items()}
+        clean, noisy = report["avmnist"]["clean"], report["avmnist"]["noisy"]
+        report["avmnist"]["targets"] = {
+            "clean_fused_ge_0.99": clean["fused_accuracy"] >= 0.99,
+            "noisy_fused_ge_best_unimodal_plus_10_points": noisy["fused_minus_best_unimodal_points"] >= 10,
+        }
+        print(json.dumps(report["avmnist"]["targets"]), flush=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
