@@ -1,0 +1,63 @@
+"""The build flow under Prefect: local process runner, a Dask LocalCluster, params.yaml default."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flows.build import build_flow, make_task_runner
+from mmdata.build.config import BuildConfig
+from tests.mmdata.build.corpus import make_raw_corpus
+
+
+@pytest.fixture(scope="module")
+def prefect_harness():
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness():
+        yield
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory) -> Path:
+    return make_raw_corpus(tmp_path_factory.mktemp("flow") / "raw", per_class=3, speakers=3)
+
+
+def _shards(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.glob("*/shard-*"))}
+
+
+def test_runner_choice():
+    assert type(make_task_runner(BuildConfig())).__name__ == "ThreadPoolTaskRunner"
+    assert type(make_task_runner(BuildConfig(workers=2))).__name__ == "ProcessPoolTaskRunner"
+    assert type(make_task_runner(BuildConfig(dask_address="tcp://127.0.0.1:1"))).__name__ == "DaskTaskRunner"
+
+
+def test_flow_on_a_dask_cluster_matches_the_plain_build(prefect_harness, raw, tmp_path):
+    from distributed import LocalCluster
+
+    from mmdata.build.run import run_build
+
+    run_build(BuildConfig(raw=str(raw), out=str(tmp_path / "plain"), partitions=2))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        stats = build_flow(BuildConfig(raw=str(raw), out=str(tmp_path / "dask"), partitions=2,
+                                       dask_address=cluster.scheduler_address))
+    assert stats["samples"]["ok"] == 9
+    assert _shards(tmp_path / "dask") == _shards(tmp_path / "plain")
+
+
+def test_python_m_flows_build_reads_params_yaml(raw, tmp_path):
+    params = {"build": {"raw": str(raw), "out": str(tmp_path / "shards"), "partitions": 2}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(Path.cwd()),
+           "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "flows.build"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert list((tmp_path / "shards" / "train").glob("shard-*.tar"))
