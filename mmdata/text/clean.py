@@ -12,6 +12,7 @@ _HTML_HINT = re.compile(rb"<\s*(!doctype\s+html|html|head|body|p|div|article|scr
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _ALLOWED_CONTROLS = {"\n", "\t"}
+_INVISIBLE = {"\u200b", "\ufeff", "\u2060", "\u00ad"}  # zero-width space, BOM, word joiner, soft hyphen
 
 
 def decode_text(data: bytes) -> str:
@@ -25,9 +26,13 @@ def decode_text(data: bytes) -> str:
     # charset_normalizer ships with requests; it is only a better guess than latin-1.
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data[:200_000]).best()
-    if best is not None and best.encoding:
-        return data.decode(best.encoding, errors="replace")
+    matches = list(from_bytes(data[:200_000]))
+    if matches:
+        least_chaos = min(m.chaos for m in matches)
+        # Ties between single-byte code pages are common on short texts; the web's default wins them.
+        tied = [m.encoding for m in matches if m.chaos <= least_chaos]
+        encoding = "cp1252" if "cp1252" in tied else tied[0]
+        return data.decode(encoding, errors="replace")
     return data.decode("latin-1")
 
 
@@ -60,9 +65,10 @@ def _lxml_text(html: str) -> str:
 
 
 def remove_control_chars(text: str) -> str:
-    """Drop control, format-less unassigned and private-use chars; keep newlines and tabs."""
+    """Drop control, surrogate, private-use, unassigned and invisible chars; keep newlines and tabs."""
     return "".join(
-        ch for ch in text if ch in _ALLOWED_CONTROLS or unicodedata.category(ch) not in {"Cc", "Cs", "Co", "Cn"}
+        ch for ch in text
+        if ch in _ALLOWED_CONTROLS or (ch not in _INVISIBLE and unicodedata.category(ch) not in {"Cc", "Cs", "Co", "Cn"})
     )
 
 
