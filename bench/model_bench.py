@@ -158,11 +158,10 @@ def split_by_speaker(corpus: Path, train_dir: Path, test_dir: Path, held_out: st
     return counts
 
 
-def avmnist_variant(work: Path, data: Path, variant: str, recipe_flags: list[str], device: str, quick: bool,
-                    epochs: int) -> dict:
+def prepare_variant(work: Path, data: Path, variant: str, recipe_flags: list[str], quick: bool, log: list[str]) -> dict:
+    """recipe -> speaker split -> ingest -> build (train shards and a held-out-speaker test set)."""
     mm = str(Path(sys.executable).with_name("mm"))
     root = work / variant
-    log: list[str] = []
     per_digit = ["--per-digit", "40"] if quick else []
     run([mm, "recipe", "avmnist", "--data", str(data), "--out", str(root / "corpus"), *recipe_flags, *per_digit], log, work)
     log.append(f"# split {root / 'corpus'} by speaker: {HELD_OUT_SPEAKER} -> test corpus, others -> train corpus")
@@ -174,27 +173,55 @@ def avmnist_variant(work: Path, data: Path, variant: str, recipe_flags: list[str
     run([mm, "ingest", "--dir", str(root / "test_corpus"), "--out", str(root / "raw_test"), "--no-progress"], log, work)
     run([mm, "build", "--raw", str(root / "raw_test"), "--out", str(root / "shards_test"), "--split", "test",
          "--reuse-from", str(root / "shards")], log, work)
-    train_params = root / "train_params.yaml"
-    train_params.write_text(json.dumps({"train": {"epochs": epochs, "batch_size": 32, "lr": 0.002,
-                                                  "modality_dropout": 0.2, "early_stopping_patience": 5}}))
+    return counts
+
+
+def fit_variant(root: Path, device: str, epochs: int, log: list[str], use_cli: bool) -> dict:
+    """Train fused + unimodal baselines on <root>/shards, evaluate on <root>/shards_test."""
+    train_args = dict(epochs=epochs, batch_size=32, lr=0.002, modality_dropout=0.2, early_stopping_patience=5)
+    train_cmd = ["mm", "train", "--shards", str(root / "shards"), "--out", str(root / "model"), "--reports",
+                 str(root / "reports_train"), "--device", device, "--unimodal-baselines", "--no-progress",
+                 "--params", str(root / "train_params.yaml")]
+    eval_cmd = ["mm", "evaluate", "--model", str(root / "model"), "--shards", str(root / "shards_test"), "--split",
+                "test", "--out", str(root / "report"), "--device", device, "--no-progress"]
+    (root / "train_params.yaml").write_text(json.dumps({"train": train_args}))
     started = time.perf_counter()
     with GpuSampler() as gpu:
-        run([mm, "train", "--shards", str(root / "shards"), "--out", str(root / "model"), "--reports",
-             str(root / "reports_train"), "--device", device, "--unimodal-baselines", "--no-progress",
-             "--params", str(train_params)], log, work)
+        if use_cli:
+            run([str(Path(sys.executable).with_name("mm")), *train_cmd[1:]], log, root)
+        else:  # a machine without the data stack (prefect, librosa): same code path through the API
+            from rich.console import Console
+
+            from mmmodel.config import TrainConfig
+            from mmmodel.train import train
+
+            log.append(" ".join(train_cmd) + "   # run through mmmodel.train.train")
+            summary = train(TrainConfig(shards=str(root / "shards"), out=str(root / "model"), progress=False,
+                                        reports=str(root / "reports_train"), device=device, unimodal_baselines=True,
+                                        **train_args), Console(quiet=True))
     train_s = time.perf_counter() - started
-    run([mm, "evaluate", "--model", str(root / "model"), "--shards", str(root / "shards_test"), "--split", "test",
-         "--out", str(root / "report"), "--device", device, "--no-progress"], log, work)
+    if use_cli:
+        run([str(Path(sys.executable).with_name("mm")), *eval_cmd[1:]], log, root)
+        summary = json.loads((root / "model" / "config.json").read_text())
+    else:
+        from rich.console import Console
+
+        from mmmodel.config import EvaluateConfig
+        from mmmodel.evaluate import evaluate
+
+        log.append(" ".join(eval_cmd) + "   # run through mmmodel.evaluate.evaluate")
+        evaluate(EvaluateConfig(model=str(root / "model"), shards=str(root / "shards_test"), split="test",
+                                out=str(root / "report"), device=device, progress=False), Console(quiet=True))
     metrics = json.loads((root / "report" / "metrics.json").read_text())
     best_unimodal = max(s["accuracy"] for s in metrics["unimodal"].values())
     return {
-        "samples": counts, "held_out_speaker": HELD_OUT_SPEAKER, "train_seconds_incl_baselines": round(train_s, 1),
+        "held_out_speaker": HELD_OUT_SPEAKER, "train_seconds_incl_baselines": round(train_s, 1),
         "fused_accuracy": metrics["accuracy"], "fused_macro_f1": metrics["macro_f1"],
         "image_only_accuracy": metrics["unimodal"]["image"]["accuracy"],
         "audio_only_accuracy": metrics["unimodal"]["audio"]["accuracy"],
         "fused_minus_best_unimodal_points": round(100 * (metrics["accuracy"] - best_unimodal), 2),
         "ablations": {k: v["accuracy"] for k, v in metrics["ablations"].items()},
-        "n_test": metrics["n_samples"], "gpu": gpu.summary(), "commands": log,
+        "n_test": metrics["n_samples"], "gpu": gpu.summary(), "best_epoch": summary.get("best_epoch"),
     }
 
 
@@ -206,7 +233,11 @@ def main() -> int:
     parser.add_argument("--noise", type=float, default=0.8, help="image noise of the noisy variant (0..1)")
     parser.add_argument("--skip-real", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--prebuilt", type=Path, default=None,
+                        help="folder with <variant>/shards and <variant>/shards_test built earlier by this script: "
+                             "skip recipe/ingest/build and train through the Python API (GPU machines without the data stack)")
     args = parser.parse_args()
 
     import torch
@@ -224,23 +255,34 @@ def main() -> int:
         report["throughput"] = throughput(work, args.device, args.quick)
         print(json.dumps(report["throughput"], indent=1), flush=True)
     data = shared_data()
+    variants = {"clean": [], "noisy": ["--image-noise", str(args.noise), "--occlude"]}
     if args.skip_real:
         report["avmnist"] = {"skipped": "--skip-real"}
-    elif data is None:
+    elif data is None and args.prebuilt is None:
         report["avmnist"] = {"skipped": "no ../shared/data (or $MMPIPE_SHARED_DATA) with fsdd/ and mnist/"}
     else:
-        variants = {"clean": [], "noisy": ["--image-noise", str(args.noise), "--occlude"]}
-        report["avmnist"] = {name: avmnist_variant(work, data, name, flags, args.device, args.quick, args.epochs)
-                             for name, flags in variants.items()}
+        report["avmnist"] = {}
+        for name, flags in variants.items():
+            log: list[str] = []
+            if args.prebuilt is not None:
+                root = args.prebuilt / name
+                counts = json.loads((root / "counts.json").read_text()) if (root / "counts.json").is_file() else None
+            else:
+                root = work / name
+                counts = prepare_variant(work, data, name, flags, args.quick, log)
+                (root / "counts.json").write_text(json.dumps(counts))
+            result = fit_variant(root, args.device, args.epochs, log, use_cli=args.prebuilt is None)
+            report["avmnist"][name] = {"samples": counts, **result, "commands": log}
+            print(json.dumps({k: v for k, v in result.items() if k != "commands"}), flush=True)
         clean, noisy = report["avmnist"]["clean"], report["avmnist"]["noisy"]
         report["avmnist"]["targets"] = {
             "clean_fused_ge_0.99": clean["fused_accuracy"] >= 0.99,
             "noisy_fused_ge_best_unimodal_plus_10_points": noisy["fused_minus_best_unimodal_points"] >= 10,
         }
         print(json.dumps(report["avmnist"]["targets"]), flush=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {RESULTS}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {args.out}")
     return 0
 
 
