@@ -25,6 +25,7 @@ TEXT_EXT = "txt"
 # Standardized features the model reads.
 MEL = "mel.npy"  # float array [n_mels, frames], log-mel of the fixed-length waveform
 TOKENS = "tok.npy"  # int32 array [n_tokens], ids from the train-only vocabulary
+MFCC = "mfcc.npy"  # optional float32 array [n_mfcc, frames], from the same log-mel
 
 # Raw file extensions recognised by sources, by modality (lower case, no dot).
 RAW_EXTENSIONS: dict[str, tuple[str, ...]] = {

@@ -98,7 +98,7 @@ class Standardizer:
                 out.fields["flac"] = audio.flac
                 out.fields[fields.MEL] = audio.mel_npy
                 if audio.mfcc_npy is not None:
-                    out.fields["mfcc.npy"] = audio.mfcc_npy
+                    out.fields[fields.MFCC] = audio.mfcc_npy
                 out.stats[fields.AUDIO] = audio.stats
             if fields.TEXT in raw:
                 text = process_text(raw[fields.TEXT], self.text)

@@ -13,7 +13,14 @@ from PIL import Image
 
 from mmdata.image.config import ImageConfig
 from mmdata.image.filters import AspectFilter, BlurFilter, MinSizeFilter, PixelCapFilter
-from mmdata.image.kernels import ImageDropped, blur_variance, decode_image, perceptual_hash, probe_header, resize_image
+from mmdata.image.kernels import (
+    ImageDropped,
+    blur_variance,
+    decode_image,
+    perceptual_hash,
+    probe_header,
+    resize_image,
+)
 from mmdata.image.process import process_image
 
 
