@@ -178,7 +178,12 @@ def prepare_variant(work: Path, data: Path, variant: str, recipe_flags: list[str
 
 def fit_variant(root: Path, device: str, epochs: int, log: list[str], use_cli: bool) -> dict:
     """Train fused + unimodal baselines on <root>/shards, evaluate on <root>/shards_test."""
-    train_args = dict(epochs=epochs, batch_size=32, lr=0.002, modality_dropout=0.2, early_stopping_patience=5)
+    import torch
+
+    # Loader workers only where cores are plentiful beside an accelerator; the CPU box has two cores.
+    workers = min(4, os.cpu_count() or 1) if torch.cuda.is_available() else 0
+    train_args = dict(epochs=epochs, batch_size=32, lr=0.002, modality_dropout=0.2, early_stopping_patience=8,
+                      num_workers=workers)
     train_cmd = ["mm", "train", "--shards", str(root / "shards"), "--out", str(root / "model"), "--reports",
                  str(root / "reports_train"), "--device", device, "--unimodal-baselines", "--no-progress",
                  "--params", str(root / "train_params.yaml")]
