@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 from collections.abc import Mapping
+from typing import BinaryIO
 
 OWNER = "mmpipe"
 
@@ -34,6 +36,8 @@ def add_sample(tar: tarfile.TarFile, key: str, fields: Mapping[str, bytes]) -> i
     return total
 
 
-def open_tar_for_writing(path) -> tarfile.TarFile:
-    """GNU-format tar (long names without pax timestamps)."""
-    return tarfile.open(path, "w", format=tarfile.GNU_FORMAT)
+def open_tar_for_writing(target: str | os.PathLike | BinaryIO) -> tarfile.TarFile:
+    """GNU-format tar (long names without pax timestamps) at a path or into a binary file object."""
+    if isinstance(target, str | os.PathLike):
+        return tarfile.open(target, "w", format=tarfile.GNU_FORMAT)
+    return tarfile.open(fileobj=target, mode="w", format=tarfile.GNU_FORMAT)

@@ -1,0 +1,78 @@
+"""Deterministic tar writing, inspection summary and the HTML/PNG report of a built shard set."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+import pytest
+from rich.console import Console
+
+from mmdata.build.config import BuildConfig
+from mmdata.build.run import run_build
+from mmdata.shards.inspect import load_sidecars, print_summary, summarize
+from mmdata.shards.report import write_report
+from mmdata.shards.tario import add_sample, open_tar_for_writing
+from tests.mmdata.build.corpus import make_raw_corpus
+
+
+def _tar_bytes(fields: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with open_tar_for_writing(buffer) as tar:
+        add_sample(tar, "k1", fields)
+    return buffer.getvalue()
+
+
+def test_tar_members_are_sorted_and_carry_no_time_or_owner():
+    data = _tar_bytes({"txt": b"hello", "cls": b"1", "json": b"{}"})
+    assert data == _tar_bytes({"json": b"{}", "txt": b"hello", "cls": b"1"})
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = tar.getmembers()
+    assert [m.name for m in members] == ["k1.cls", "k1.json", "k1.txt"]
+    assert {(m.mtime, m.uid, m.uname, m.mode) for m in members} == {(0, 0, "mmpipe", 0o644)}
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inspect")
+    make_raw_corpus(root / "raw", per_class=3, speakers=3,
+                    extra_rows=[{"key": "empty", "modality": "text", "uri": "file:e.txt", "data": b"   ", "label": "1"}])
+    run_build(BuildConfig(raw=str(root / "raw"), out=str(root / "shards"), partitions=2))
+    return root / "shards"
+
+
+def test_summary_counts_per_split_class_modality(shards):
+    summary = summarize(shards)
+    assert sum(s["samples"] for s in summary["splits"].values()) == 9
+    assert sum(s["classes"].get("1", 0) for s in summary["splits"].values()) == 3
+    assert all(s["modalities"] == {"image": s["samples"], "audio": s["samples"], "text": s["samples"]}
+               for s in summary["splits"].values())
+    assert summary["group_leaks"] == {}
+    assert summary["drop_reasons"] == {"text:text_too_short": 1}
+    assert all(s["bytes"] > 0 for s in summary["splits"].values())
+    console = Console(record=True, width=120)
+    print_summary(summary, console)
+    text = console.export_text()
+    assert "text:text_too_short" in text and "no group" in text
+
+
+def test_group_leak_is_reported(shards, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    copy = tmp_path / "leaky"
+    shutil.copytree(shards, copy)
+    sidecar = sorted(copy.glob("train/shard-*.parquet"))[0]
+    frame = pd.read_parquet(sidecar)
+    other = load_sidecars(shards).query("split != 'train'")["group"].iloc[0]
+    frame.loc[0, "group"] = other
+    frame.to_parquet(sidecar)
+    assert other in summarize(copy)["group_leaks"]
+
+
+def test_report_writes_html_and_pngs(shards, tmp_path):
+    page = write_report(shards, tmp_path / "report")
+    assert page.read_text().count("<img") == 2
+    for name in ("classes.png", "distributions.png"):
+        assert (tmp_path / "report" / name).read_bytes().startswith(b"\x89PNG")
