@@ -61,3 +61,33 @@ def test_python_m_flows_build_reads_params_yaml(raw, tmp_path):
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert list((tmp_path / "shards" / "train").glob("shard-*.tar"))
+
+
+def _shared_data() -> Path:
+    return Path(os.environ.get("MMPIPE_SHARED_DATA", Path(__file__).resolve().parents[2] / ".." / "shared" / "data"))
+
+
+@pytest.mark.skipif(not (_shared_data() / "fsdd").is_dir(), reason="shared AV-MNIST data (fsdd, mnist) not present")
+def test_avmnist_build_and_inspect_keep_speakers_apart(tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from mmdata.ingest.config import IngestConfig
+    from mmdata.ingest.run import run_ingest
+    from mmdata.recipes.avmnist import prepare_avmnist
+
+    prepare_avmnist(_shared_data(), tmp_path / "corpus", per_digit=12)
+    run_ingest(IngestConfig(dirs=[str(tmp_path / "corpus")], out=str(tmp_path / "raw"), progress=False))
+    runner = CliRunner()
+    built = runner.invoke(app, ["build", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "shards"),
+                                "--partitions", "2", "--params", str(tmp_path / "none.yaml")])
+    assert built.exit_code == 0, built.output
+    inspected = runner.invoke(app, ["inspect", str(tmp_path / "shards"), "--report", str(tmp_path / "report")])
+    assert inspected.exit_code == 0, inspected.output
+    assert "no group (e.g. speaker) is shared between splits" in inspected.output
+    from mmdata.shards.inspect import summarize
+
+    summary = summarize(tmp_path / "shards")
+    speakers = [set(info["groups"]) for info in summary["splits"].values()]
+    assert len(speakers) == 3 and all(speakers) and sum(len(s) for s in speakers) == len(set().union(*speakers)) == 4
+    assert (tmp_path / "report" / "report.html").is_file()
