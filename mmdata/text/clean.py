@@ -79,12 +79,18 @@ def normalize_whitespace(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
+BOILERPLATE_MAX_LINE_CHARS = 200  # banners and footers are short; a long line is content even if it starts alike
+
+
 def remove_boilerplate(text: str, patterns: Iterable[re.Pattern[str]]) -> str:
-    """Remove whole lines that match a boilerplate pattern (cookie banners, copyright lines...)."""
+    """Remove short lines that match a boilerplate pattern (cookie banners, copyright lines...)."""
     patterns = list(patterns)
     if not patterns:
         return text
-    return "\n".join(line for line in text.split("\n") if not any(p.fullmatch(line) for p in patterns))
+    return "\n".join(
+        line for line in text.split("\n")
+        if len(line) > BOILERPLATE_MAX_LINE_CHARS or not any(p.fullmatch(line) for p in patterns)
+    )
 
 
 def _clean_once(text: str, patterns: list[re.Pattern[str]]) -> str:

@@ -49,6 +49,8 @@ def test_mojibake_control_chars_and_whitespace_repaired():
 def test_boilerplate_lines_removed():
     cleaned = clean_text("Real content here.\nWe use cookies to improve things.\nCopyright © 2023 Someone", BOILERPLATE)
     assert cleaned == "Real content here."
+    long_line = "Copyright 2013 the authors. " + "Redistribution and use in source and binary forms is permitted. " * 4
+    assert clean_text(long_line, BOILERPLATE) == long_line.strip()
 
 
 @settings(max_examples=150, deadline=None)

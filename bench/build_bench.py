@@ -1,0 +1,282 @@
+"""Build throughput, scaling and memory benchmark -> bench/results/build.json.
+
+Per modality, over the same raw bytes in one run:
+- bare loop: images decode -> resize (short side, center crop 224) -> JPEG q95 with OpenCV; audio
+  soundfile decode -> soxr_hq resample to 16 kHz -> 64-bin log-mel with librosa; text read -> NFC +
+  lower-case + whitespace -> wordpunct tokens;
+- full build path: `run_build` (raw store read, every check and filter, standardization, dedup
+  signatures, partition files, vocabulary, shards, sidecars, manifests) on one worker.
+Runs alternate (bare, build) for ROUNDS rounds; the paired ratio of each round is reported with its
+median, so load from other processes on a shared machine hits both sides alike.
+Scaling: the audio+image corpus built with 1 and 2 workers (ratio of wall times).
+Memory: peak RSS of a build of a 1x and a 10x image corpus, each in a fresh process.
+Peers: img2dataset's resizer and lhotse's Fbank are timed beside the same bare loops when they are
+importable (bench/requirements.txt); else the reference ratios of ../shared/bench/anchor_bench.py
+measured on this machine are reported, marked as such.
+
+Data: scikit-image's bundled photos (JPEG q95), FSDD recordings from $MMPIPE_SHARED_DATA or
+../shared/data (synthetic tones when absent), text made of real English prose (license texts of the
+installed packages, cut into ~1.5 KB documents).
+Run: `.venv/bin/python bench/build_bench.py` (or `make bench`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import unicodedata
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "bench" / "results" / "build.json"
+ROUNDS = 3
+# Reference ratios from ../shared/bench/anchor_bench.py (peer / bare loop), used when peers are not installed.
+ANCHOR_RATIOS = {"image_img2dataset_vs_bare": 0.85, "audio_lhotse_vs_bare": 1.32}
+
+from mmdata.build.config import BuildConfig  # noqa: E402
+from mmdata.build.run import run_build  # noqa: E402
+from mmdata.manifest import objects_dir, write_raw_manifest  # noqa: E402
+from mmdata.store import RawStore  # noqa: E402
+
+
+def shared_data() -> Path:
+    return Path(os.environ.get("MMPIPE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def photo_bytes(copies: int) -> list[bytes]:
+    import skimage.data as skd
+
+    photos = []
+    for name in ("astronaut", "coffee", "chelsea", "rocket", "cat", "immunohistochemistry", "retina", "colorwheel"):
+        try:
+            rgb = getattr(skd, name)()
+        except Exception:  # noqa: BLE001 -- a sample image missing from this install only shrinks the set
+            continue
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
+        photos.append(bgr)
+    out = []
+    for i in range(copies):
+        # A one-pixel mark per copy keeps the bytes distinct, so the build's exact-dup check keeps all of them.
+        img = photos[i % len(photos)].copy()
+        img[0, 0] = (i * 7 % 256, i * 13 % 256, i // len(photos) % 256) if img.ndim == 3 else i % 256
+        out.append(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes())
+    return out
+
+
+def audio_bytes(limit: int) -> list[bytes]:
+    files = sorted((shared_data() / "fsdd").glob("*.flac"))[:limit]
+    if files:
+        return [f.read_bytes() for f in files]
+    import soundfile as sf
+
+    out = []
+    for i in range(limit):
+        t = np.arange(4000 + 37 * (i % 50)) / 8000
+        buffer = io.BytesIO()
+        sf.write(buffer, (0.4 * np.sin(2 * np.pi * (150 + i) * t)).astype(np.float32), 8000, format="FLAC")
+        out.append(buffer.getvalue())
+    return out
+
+
+def text_bytes(limit: int) -> list[bytes]:
+    prose = []
+    for path in sorted(Path(sys.prefix).glob("lib/python*/site-packages/*.dist-info/**/LICENSE*")):
+        if path.is_file():
+            prose.append(path.read_text(errors="replace"))
+    words = " ".join(prose).split()
+    docs, size = [], 250  # ~1.5 KB of words per document
+    for i in range(limit):
+        start = (i * 97) % max(1, len(words) - size)
+        docs.append((" ".join(words[start : start + size]) + f" doc {i}").encode())
+    return docs
+
+
+def write_raw(root: Path, modality_items: dict[str, list[bytes]]) -> Path:
+    store = RawStore(objects_dir(root))
+    rows = []
+    n = max(len(v) for v in modality_items.values())
+    for i in range(n):
+        for modality, items in modality_items.items():
+            if i < len(items):
+                sha, _ = store.put(items[i])
+                rows.append({"key": f"s{i:06d}", "modality": modality, "uri": f"bench:{i}", "status": "ok",
+                             "sha256": sha, "bytes": len(items[i]), "label": str(i % 10), "group": f"g{i % 40}"})
+    write_raw_manifest(pd.DataFrame(rows), root)
+    return root
+
+
+def bare_image(data: bytes) -> bytes:
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    h, w = img.shape[:2]
+    s = 224 / min(h, w)
+    img = cv2.resize(img, (max(224, round(w * s)), max(224, round(h * s))), interpolation=cv2.INTER_AREA)
+    h, w = img.shape[:2]
+    y, x = (h - 224) // 2, (w - 224) // 2
+    return cv2.imencode(".jpg", img[y : y + 224, x : x + 224], [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+
+
+def bare_audio(data: bytes) -> np.ndarray:
+    import librosa
+    import soundfile as sf
+
+    wave, rate = sf.read(io.BytesIO(data), dtype="float32")
+    wave = librosa.resample(wave, orig_sr=rate, target_sr=16000, res_type="soxr_hq")
+    return librosa.power_to_db(librosa.feature.melspectrogram(y=wave, sr=16000, n_fft=400, hop_length=160, n_mels=64))
+
+
+def bare_text(data: bytes) -> list[str]:
+    from nltk.tokenize import wordpunct_tokenize
+
+    text = unicodedata.normalize("NFC", data.decode("utf-8")).lower()
+    return wordpunct_tokenize(" ".join(text.split()))
+
+
+CONFIGS = {
+    "image": {"image": {"size": 224, "format": "jpg", "quality": 95, "resize_mode": "center_crop"}},
+    "audio": {"audio": {"sample_rate": 16000, "n_mels": 64, "n_fft": 400, "hop_length": 160}},
+    "text": {},
+}
+BARE = {"image": bare_image, "audio": bare_audio, "text": bare_text}
+
+
+def build_config(raw: Path, out: Path, modality_cfg: dict, workers: int = 1, partitions: int = 4) -> BuildConfig:
+    # Every sample is kept (no dedup of near-identical bench photos) so both sides process the same items.
+    return BuildConfig(raw=str(raw), out=str(out), workers=workers, partitions=partitions,
+                       dedup={"exact": True, "near": False}, **modality_cfg)
+
+
+def time_bare(fn, items: list[bytes]) -> float:
+    started = time.perf_counter()
+    for item in items:
+        fn(item)
+    return len(items) / (time.perf_counter() - started)
+
+
+def time_build(cfg: BuildConfig, n: int) -> float:
+    import shutil
+
+    shutil.rmtree(cfg.out, ignore_errors=True)
+    started = time.perf_counter()
+    stats = run_build(cfg)
+    seconds = time.perf_counter() - started
+    assert stats["samples"]["ok"] == n, stats["samples"]
+    return n / seconds
+
+
+def peers(images: list[bytes], clips: list[bytes]) -> dict:
+    out: dict = {}
+    try:
+        from img2dataset.resizer import ResizeMode, Resizer
+
+        resizer = Resizer(image_size=224, resize_mode=ResizeMode.center_crop, resize_only_if_bigger=False,
+                          encode_quality=95)
+        bare = time_bare(bare_image, images)
+        out["image_img2dataset_vs_bare"] = time_bare(lambda b: resizer(io.BytesIO(b)), images) / bare
+        out["image_peer_source"] = "measured"
+    except ImportError:
+        out["image_img2dataset_vs_bare"] = ANCHOR_RATIOS["image_img2dataset_vs_bare"]
+        out["image_peer_source"] = "anchor_bench reference (img2dataset not installed)"
+    try:
+        import librosa
+        import soundfile as sf
+        from lhotse.features import Fbank, FbankConfig
+
+        fbank = Fbank(FbankConfig(num_mel_bins=64, sampling_rate=16000))
+
+        def lhotse_audio(data: bytes):
+            wave, rate = sf.read(io.BytesIO(data), dtype="float32")
+            return fbank.extract(librosa.resample(wave, orig_sr=rate, target_sr=16000, res_type="soxr_hq"), 16000)
+
+        lhotse_audio(clips[0])
+        bare = time_bare(bare_audio, clips)
+        out["audio_lhotse_vs_bare"] = time_bare(lhotse_audio, clips) / bare
+        out["audio_peer_source"] = "measured"
+    except ImportError:
+        out["audio_lhotse_vs_bare"] = ANCHOR_RATIOS["audio_lhotse_vs_bare"]
+        out["audio_peer_source"] = "anchor_bench reference (lhotse not installed)"
+    return out
+
+
+def peak_rss_of_build(raw: Path, out: Path) -> int:
+    """Peak RSS (KiB) of a one-worker build of ``raw`` in a fresh process."""
+    code = (f"import sys, resource; sys.path.insert(0, {str(ROOT)!r});"
+            "from mmdata.build.config import BuildConfig; from mmdata.build.run import run_build;"
+            f"run_build(BuildConfig(raw={str(raw)!r}, out={str(out)!r}, partitions=4, dedup={{'near': False}},"
+            " image={'size': 224, 'format': 'jpg'}));"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return int(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    cv2.setNumThreads(1)
+    sizes = {"image": 240, "audio": 300, "text": 1000}
+    corpora = {"image": photo_bytes(sizes["image"]), "audio": audio_bytes(sizes["audio"]), "text": text_bytes(sizes["text"])}
+    results: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                                 "omp_threads": os.environ.get("OMP_NUM_THREADS")}, "modalities": {}}
+    with tempfile.TemporaryDirectory(prefix="mmpipe-build-bench-") as tmp:
+        tmp = Path(tmp)
+        for modality, items in corpora.items():
+            raw = write_raw(tmp / f"raw-{modality}", {modality: items})
+            cfg = build_config(raw, tmp / f"out-{modality}", CONFIGS[modality])
+            BARE[modality](items[0])
+            time_build(cfg, len(items))  # warm-up: imports, numba/librosa caches
+            rounds = []
+            for _ in range(ROUNDS):
+                bare = time_bare(BARE[modality], items)
+                built = time_build(cfg, len(items))
+                rounds.append({"bare_per_s": round(bare, 1), "build_per_s": round(built, 1), "ratio": round(built / bare, 3)})
+                print(modality, rounds[-1], flush=True)
+            results["modalities"][modality] = {
+                "items": len(items), "rounds": rounds,
+                "bare_per_s": max(r["bare_per_s"] for r in rounds), "build_per_s": max(r["build_per_s"] for r in rounds),
+                "build_vs_bare_median": statistics.median(r["ratio"] for r in rounds), "target": 0.9,
+            }
+        peer = peers(corpora["image"][:120], corpora["audio"][:150])
+        results["peers"] = peer
+        results["modalities"]["image"]["peer_img2dataset_vs_bare"] = peer["image_img2dataset_vs_bare"]
+        results["modalities"]["audio"]["peer_lhotse_vs_bare"] = peer["audio_lhotse_vs_bare"]
+
+        # Scaling: a corpus of paired audio + image samples, 1 vs 2 worker processes, alternating.
+        n = 400
+        mixed = write_raw(tmp / "raw-mixed", {"audio": audio_bytes(n), "image": photo_bytes(n)})
+        scaling = []
+        for _ in range(2):
+            one = time_build(build_config(mixed, tmp / "out-mixed", {**CONFIGS["image"], **CONFIGS["audio"]}, 1, 8), n)
+            two = time_build(build_config(mixed, tmp / "out-mixed", {**CONFIGS["image"], **CONFIGS["audio"]}, 2, 8), n)
+            scaling.append({"one_worker_per_s": round(one, 1), "two_workers_per_s": round(two, 1),
+                            "speedup": round(two / one, 3)})
+            print("scaling", scaling[-1], flush=True)
+        results["scaling"] = {"samples": n, "rounds": scaling, "speedup_best": max(r["speedup"] for r in scaling),
+                              "target": 1.7}
+
+        # Memory: 1x and 10x image corpora, each built in a fresh process.
+        small = write_raw(tmp / "raw-mem1", {"image": photo_bytes(100)})
+        large = write_raw(tmp / "raw-mem10", {"image": photo_bytes(1000)})
+        rss_small = peak_rss_of_build(small, tmp / "out-mem1")
+        rss_large = peak_rss_of_build(large, tmp / "out-mem10")
+        results["memory"] = {"samples_1x": 100, "samples_10x": 1000, "peak_rss_kib_1x": rss_small,
+                             "peak_rss_kib_10x": rss_large, "ratio": round(rss_large / rss_small, 3), "target": 1.2}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    print(json.dumps({m: {k: v for k, v in r.items() if k != "rounds"} for m, r in results["modalities"].items()}, indent=1))
+    print("scaling", results["scaling"]["speedup_best"], "memory ratio", results["memory"]["ratio"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
