@@ -45,6 +45,12 @@ class TrainConfig(BaseModel):
     contrastive_weight: float = 0.0  # weight of the cross-modal alignment loss (projection fusion)
     contrastive_temperature: float = 0.1
 
+    # -- augmentation (training only)
+    augment: bool = True
+    image_shift: float = 0.1  # random translation, fraction of the image size
+    image_rotate_deg: float = 10.0
+    spec_mask: float = 0.15  # SpecAugment: largest masked share of mel bins / frames, and time shift
+
     # -- optimisation
     epochs: int = 10
     batch_size: int = 32  # per process

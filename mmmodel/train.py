@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mmdata.atomic import remove_stale_temporaries, write_text_atomic
+from mmmodel.augment import augment_batch
 from mmmodel.config import ModelDims, TrainConfig
 from mmmodel.data import ShardError, ShardStream, make_loader, probe_shards, shard_paths
 from mmmodel.metrics import autocast, classification_metrics, predict_probs, to_device
@@ -164,6 +165,8 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
                 data_wait_s += time.perf_counter() - waited
                 torch.manual_seed(cfg.seed * 1_000_003 + rank * 7_919 + state["step"])
                 inputs, mask, target = to_device(batch, dims.modalities, device)
+                if cfg.augment:
+                    inputs = augment_batch(inputs, cfg.image_shift, cfg.image_rotate_deg, cfg.spec_mask)
                 with autocast(device, cfg.amp):
                     logits, aux = ddp(inputs, mask, with_aux=True)
                     loss = F.cross_entropy(logits.float(), target, weight=weights, label_smoothing=cfg.label_smoothing)

@@ -1,0 +1,54 @@
+"""Batch augmentation on the training device: small affine jitter for images, time shift and
+SpecAugment-style masks for log-mels. Random draws come from the torch RNG, which training
+re-seeds every step, so a resumed run augments exactly as an uninterrupted one."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from mmdata import fields
+
+
+def jitter_images(images: torch.Tensor, shift: float, rotate_deg: float) -> torch.Tensor:
+    """Random translation (fraction of the size) and rotation per image; borders fill with zeros."""
+    batch = images.shape[0]
+    angle = (torch.rand(batch, device=images.device) * 2 - 1) * math.radians(rotate_deg)
+    offset = (torch.rand(batch, 2, device=images.device) * 2 - 1) * shift * 2  # grid units span [-1, 1]
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack([torch.stack([cos, -sin, offset[:, 0]], 1), torch.stack([sin, cos, offset[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, padding_mode="zeros", align_corners=False)
+
+
+def mask_spectrograms(mels: torch.Tensor, max_fraction: float) -> torch.Tensor:
+    """Roll each mel in time and blank one band of mel bins and one span of frames (SpecAugment)."""
+    batch, n_mels, frames = mels.shape
+    device = mels.device
+    shifts = torch.randint(-int(frames * max_fraction), int(frames * max_fraction) + 1, (batch,), device=device)
+    index = (torch.arange(frames, device=device)[None] - shifts[:, None]) % frames
+    mels = torch.gather(mels, 2, index[:, None, :].expand(batch, n_mels, frames))
+    fill = mels.mean(dim=(1, 2), keepdim=True)
+
+    def band(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        width = torch.randint(0, max(1, int(size * max_fraction)) + 1, (batch, 1), device=device)
+        start = (torch.rand(batch, 1, device=device) * (size - width + 1)).long()
+        positions = torch.arange(size, device=device)[None]
+        return (positions >= start) & (positions < start + width), width
+
+    freq_mask, _ = band(n_mels)
+    time_mask, _ = band(frames)
+    hidden = freq_mask[:, :, None] | time_mask[:, None, :]
+    return torch.where(hidden, fill, mels)
+
+
+def augment_batch(inputs: dict[str, torch.Tensor], shift: float, rotate_deg: float, spec_mask: float) -> dict[str, torch.Tensor]:
+    """A new inputs dict with images and mels augmented; tokens pass through."""
+    out = dict(inputs)
+    if fields.IMAGE in out and (shift > 0 or rotate_deg > 0):
+        out[fields.IMAGE] = jitter_images(out[fields.IMAGE], shift, rotate_deg)
+    if fields.AUDIO in out and spec_mask > 0:
+        out[fields.AUDIO] = mask_spectrograms(out[fields.AUDIO], spec_mask)
+    return out
