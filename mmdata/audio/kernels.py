@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 
 import numpy as np
@@ -12,29 +13,29 @@ class AudioDropped(Exception):
     """The recording was rejected; ``args[0]`` is the reason."""
 
 
-def probe_audio(data: bytes) -> tuple[int, int, float]:
-    """(sample_rate, channels, duration_s) from the header, without decoding the samples."""
+def decode_audio(data: bytes, max_input_s: float | None = None) -> tuple[np.ndarray, int, int, float]:
+    """Decode WAV/FLAC/OGG/MP3 with soundfile to float32 [n, channels]; reject NaN/inf samples.
+
+    Returns ``(wave, sample_rate, channels, duration_s)``. The header is checked before any sample
+    is read, so an overlong input (``max_input_s``) costs nothing to refuse.
+    """
     try:
-        info = sf.info(io.BytesIO(data))
+        with sf.SoundFile(io.BytesIO(data)) as audio_file:
+            rate, channels, frames = audio_file.samplerate, audio_file.channels, audio_file.frames
+            if rate <= 0 or channels <= 0:
+                raise AudioDropped("audio_undecodable: bad header")
+            duration_s = frames / rate
+            if max_input_s is not None and duration_s > max_input_s:
+                raise AudioDropped("audio_too_long")
+            wave = audio_file.read(dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
         # The bundled libsndfile (>= 1.1) also reads MP3; anything it cannot open is undecodable.
-        raise AudioDropped(f"audio_undecodable: {type(err).__name__}: {err}") from None
-    if info.samplerate <= 0 or info.channels <= 0:
-        raise AudioDropped("audio_undecodable: bad header")
-    return info.samplerate, info.channels, info.frames / info.samplerate
-
-
-def decode_audio(data: bytes) -> tuple[np.ndarray, int]:
-    """Decode WAV/FLAC/OGG with soundfile to float32 [n, channels]; reject NaN/inf samples."""
-    try:
-        wave, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
         raise AudioDropped(f"audio_undecodable: {type(err).__name__}: {err}") from None
     if wave.size == 0:
         raise AudioDropped("audio_empty")
     if not np.isfinite(wave).all():
         raise AudioDropped("audio_non_finite")
-    return wave, int(rate)
+    return wave, int(rate), int(channels), duration_s
 
 
 def to_mono(wave: np.ndarray) -> np.ndarray:
@@ -103,12 +104,23 @@ def pad_or_crop(wave: np.ndarray, length: int) -> np.ndarray:
     return np.pad(wave, (0, length - wave.size))
 
 
-def log_mel(wave: np.ndarray, rate: int, n_fft: int, hop_length: int, n_mels: int) -> np.ndarray:
-    """Log-mel spectrogram in dB (float32 [n_mels, frames]) of the already-resampled waveform."""
+@functools.lru_cache(maxsize=8)
+def mel_basis(rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """The mel filterbank, built once per setting (librosa rebuilds it on every call otherwise)."""
     import librosa
 
-    mel = librosa.feature.melspectrogram(y=wave, sr=rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
-                                         power=2.0)
+    return librosa.filters.mel(sr=rate, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
+
+
+def log_mel(wave: np.ndarray, rate: int, n_fft: int, hop_length: int, n_mels: int) -> np.ndarray:
+    """Log-mel spectrogram in dB (float32 [n_mels, frames]) of the already-resampled waveform.
+
+    Same values as ``librosa.feature.melspectrogram`` + ``power_to_db(ref=1, top_db=80)``.
+    """
+    import librosa
+
+    power = np.abs(librosa.stft(wave, n_fft=n_fft, hop_length=hop_length)) ** 2
+    mel = mel_basis(rate, n_fft, n_mels) @ power
     return librosa.power_to_db(mel, ref=1.0, top_db=80.0).astype(np.float32)
 
 

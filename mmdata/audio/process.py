@@ -20,7 +20,6 @@ from mmdata.audio.kernels import (
     normalize_peak,
     npy_bytes,
     pad_or_crop,
-    probe_audio,
     resample,
     to_mono,
     trim_silence,
@@ -41,13 +40,10 @@ def _check(verdict) -> None:
 
 
 def process_audio(data: bytes, cfg: AudioConfig) -> CleanAudio:
-    """Probe -> decode -> mono -> resample -> checks -> trim -> loudness -> pad/crop -> log-mel."""
+    """Header check -> decode -> mono -> resample -> checks -> trim -> loudness -> pad/crop -> log-mel."""
     if len(data) > cfg.max_bytes:
         raise AudioDropped("audio_too_large")
-    in_rate, channels, in_duration = probe_audio(data)
-    if in_duration > cfg.max_input_s:
-        raise AudioDropped("audio_too_long")
-    wave, in_rate = decode_audio(data)
+    wave, in_rate, channels, in_duration = decode_audio(data, cfg.max_input_s)
     wave = resample(to_mono(wave), in_rate, cfg.sample_rate)
     rate = cfg.sample_rate
     clipping = clipped_ratio(wave)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
+from datasketch import LeanMinHash, MinHashLSH
 
 from mmdata.build.config import DedupConfig
 from mmdata.text.dedup import NUM_PERM, SCHEME
@@ -20,13 +20,13 @@ class Deduplicator:
         self.cfg = cfg
         self.exact: dict[str, str] = {}
         self.lsh = MinHashLSH(threshold=cfg.text_threshold, num_perm=NUM_PERM)
-        self.minhashes: dict[str, MinHash] = {}
+        self.minhashes: dict[str, LeanMinHash] = {}
         self.phash_bands: dict[tuple[int, int], list[str]] = defaultdict(list)
         self.phashes: dict[str, int] = {}
         self.modalities: dict[str, frozenset[str]] = {}
 
     def _text_matches(self, hashvalues: np.ndarray) -> set[str]:
-        signature = MinHash(num_perm=NUM_PERM, seed=1, hashvalues=hashvalues, scheme=SCHEME)
+        signature = LeanMinHash(seed=1, hashvalues=hashvalues, scheme=SCHEME)
         return {k for k in self.lsh.query(signature) if self.minhashes[k].jaccard(signature) >= self.cfg.text_threshold}
 
     def _image_matches(self, phash: int) -> set[str]:
@@ -56,7 +56,7 @@ class Deduplicator:
         self.exact.setdefault(content_hash, key)
         self.modalities[key] = frozenset(modalities)
         if hashvalues is not None:
-            signature = MinHash(num_perm=NUM_PERM, seed=1, hashvalues=hashvalues, scheme=SCHEME)
+            signature = LeanMinHash(seed=1, hashvalues=hashvalues, scheme=SCHEME)
             self.lsh.insert(key, signature)
             self.minhashes[key] = signature
         if image_hash is not None:

@@ -12,6 +12,7 @@ from mmdata.image.kernels import (
     decode_image,
     denoise_image,
     encode_image,
+    jpeg_reduction,
     perceptual_hash,
     probe_header,
     resize_image,
@@ -42,13 +43,14 @@ def process_image(data: bytes, cfg: ImageConfig) -> CleanImage:
     _check(MinSizeFilter(cfg.min_side).filter((width, height)))
     _check(AspectFilter(cfg.max_aspect).filter((width, height)))
     has_alpha = mode in _ALPHA_MODES or (mode == "P" and fmt in {"png", "gif"})
-    img = decode_image(data, has_alpha)
+    reduction = jpeg_reduction(width, height, cfg.size, cfg.resize_mode) if fmt == "jpeg" and not cfg.denoise else 1
+    img = decode_image(data, has_alpha, reduction)
     if cfg.denoise:
         img = denoise_image(img)
     out = resize_image(img, cfg.size, cfg.resize_mode, cfg.border_value)
     # Blur and hash are measured on the standardized image: cheap, and what the model sees.
     variance = blur_variance(out)
     _check(BlurFilter(cfg.min_blur_var).filter(variance))
-    stats = {"width": int(img.shape[1]), "height": int(img.shape[0]), "format": fmt, "mode": mode,
+    stats = {"width": width, "height": height, "format": fmt, "mode": mode,
              "blur_var": round(variance, 3)}
     return CleanImage(encode_image(out, cfg.format, cfg.quality), cfg.format, stats, perceptual_hash(out))

@@ -64,8 +64,13 @@ def _lxml_text(html: str) -> str:
     return "\n".join(part.strip() for part in root.itertext() if part.strip())
 
 
+_ASCII_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def remove_control_chars(text: str) -> str:
     """Drop control, surrogate, private-use, unassigned and invisible chars; keep newlines and tabs."""
+    if text.isascii():
+        return _ASCII_CONTROLS.sub("", text)  # the common case, without a Python-level loop per char
     return "".join(
         ch for ch in text
         if ch in _ALLOWED_CONTROLS or (ch not in _INVISIBLE and unicodedata.category(ch) not in {"Cc", "Cs", "Co", "Cn"})
@@ -94,7 +99,9 @@ def remove_boilerplate(text: str, patterns: Iterable[re.Pattern[str]]) -> str:
 
 
 def _clean_once(text: str, patterns: list[re.Pattern[str]]) -> str:
-    text = ftfy.fix_text(text, normalization="NFC")
+    # Plain ASCII without entities or terminal escapes has nothing for ftfy to repair (no mojibake, width, NFC).
+    if not (text.isascii() and "&" not in text and "\x1b" not in text):
+        text = ftfy.fix_text(text, normalization="NFC")
     text = remove_control_chars(text)
     text = normalize_whitespace(text)
     return normalize_whitespace(remove_boilerplate(text, patterns))

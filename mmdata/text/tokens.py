@@ -8,9 +8,11 @@ from collections.abc import Callable, Iterable
 from importlib import resources
 
 import numpy as np
-from nltk.tokenize import wordpunct_tokenize
+from nltk.tokenize import RegexpTokenizer
 
 PAD, UNK = "<pad>", "<unk>"
+# Word tokens only: wordpunct_tokenize's punctuation tokens would be dropped from the token view anyway.
+_WORDS = RegexpTokenizer(r"\w+")
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,13 +47,13 @@ def make_stemmer(name: str) -> Callable[[str], str]:
 
 def tokenize(text: str, lowercase: bool = True, remove_stopwords: bool = True, stemmer: str = "snowball",
              max_tokens: int | None = None) -> list[str]:
-    """Word/punctuation tokens of ``text`` (punctuation-only tokens dropped), stopwords removed, stemmed."""
+    """Word tokens of ``text`` (NLTK RegexpTokenizer), stopwords removed, stemmed."""
     if lowercase:
         text = text.lower()
     stop = english_stopwords() if remove_stopwords else frozenset()
     stem = make_stemmer(stemmer)
     out: list[str] = []
-    for token in wordpunct_tokenize(text):
+    for token in _WORDS.tokenize(text):
         if not any(ch.isalnum() for ch in token) or token in stop:
             continue
         out.append(stem(token))

@@ -56,7 +56,8 @@ def test_filters_keep(check, value):
 @pytest.mark.parametrize(("fmt", "subtype"), [("WAV", "PCM_16"), ("WAV", "PCM_24"), ("FLAC", "PCM_16"),
                                               ("OGG", "VORBIS"), ("WAV", "FLOAT")])
 def test_formats_and_depths_decode(fmt, subtype):
-    wave_, rate = decode_audio(encoded(tone(), 8000, fmt, subtype))
+    wave_, rate, channels, duration_s = decode_audio(encoded(tone(), 8000, fmt, subtype))
+    assert channels == 1 and abs(duration_s - 0.5) < 0.01
     assert rate == 8000 and wave_.dtype == np.float32 and wave_.shape[1] == 1
     assert abs(np.abs(wave_).max() - 0.5) < 0.05
 
@@ -123,7 +124,12 @@ def test_kernels():
     assert pad_or_crop(np.ones(3, np.float32), 5).tolist() == [1, 1, 1, 0, 0]
     assert pad_or_crop(np.ones(9, np.float32), 5).size == 5
     assert clipped_ratio(np.array([1.0, 0.2, -1.0, 0.3], np.float32)) == 0.5
-    assert log_mel(tone(16000, 1.0), 16000, 400, 160, 40).shape == (40, 101)
+    import librosa
+
+    mel = log_mel(tone(16000, 1.0), 16000, 400, 160, 40)
+    reference = librosa.power_to_db(librosa.feature.melspectrogram(y=tone(16000, 1.0), sr=16000, n_fft=400,
+                                                                   hop_length=160, n_mels=40), ref=1.0, top_db=80.0)
+    assert mel.shape == (40, 101) and np.allclose(mel, reference, atol=1e-3)
 
 
 def test_loudness_normalisation_reaches_target():
