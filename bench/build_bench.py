@@ -26,7 +26,6 @@ import io
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -176,38 +175,83 @@ def time_build(cfg: BuildConfig, n: int) -> float:
     return n / seconds
 
 
+PEER_PACKAGES = ["img2dataset", "lhotse", "librosa", "soundfile", "numpy"]
+# img2dataset and lhotse pin older pandas / webdataset / opencv than mmpipe uses, so they live in
+# their own virtual environment, made on first use (pip -c constraints.txt keeps torch on CPU).
+PEER_CODE = r"""
+import io, json, sys, time
+import cv2, librosa, numpy as np, soundfile as sf
+from img2dataset.resizer import Resizer, ResizeMode
+from lhotse.features import Fbank, FbankConfig
+cv2.setNumThreads(1)
+images = [open(p, "rb").read() for p in sorted(__import__("glob").glob(sys.argv[1] + "/img-*"))]
+clips = [open(p, "rb").read() for p in sorted(__import__("glob").glob(sys.argv[1] + "/aud-*"))]
+def rate(fn, items, reps=3):
+    best = 0
+    for _ in range(reps):
+        t = time.perf_counter()
+        for it in items: fn(it)
+        best = max(best, len(items) / (time.perf_counter() - t))
+    return best
+def bare_image(b):
+    im = cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR)
+    h, w = im.shape[:2]; s = 224 / min(h, w)
+    im = cv2.resize(im, (max(224, round(w * s)), max(224, round(h * s))), interpolation=cv2.INTER_AREA)
+    h, w = im.shape[:2]; y, x = (h - 224) // 2, (w - 224) // 2
+    return cv2.imencode(".jpg", im[y:y + 224, x:x + 224], [cv2.IMWRITE_JPEG_QUALITY, 95])[1]
+rz = Resizer(image_size=224, resize_mode=ResizeMode.center_crop, resize_only_if_bigger=False, encode_quality=95)
+def bare_audio(b):
+    a, sr = sf.read(io.BytesIO(b), dtype="float32")
+    a = librosa.resample(a, orig_sr=sr, target_sr=16000, res_type="soxr_hq")
+    return librosa.power_to_db(librosa.feature.melspectrogram(y=a, sr=16000, n_fft=400, hop_length=160, n_mels=64))
+fb = Fbank(FbankConfig(num_mel_bins=64, sampling_rate=16000))
+def lhotse_audio(b):
+    a, sr = sf.read(io.BytesIO(b), dtype="float32")
+    return fb.extract(librosa.resample(a, orig_sr=sr, target_sr=16000, res_type="soxr_hq"), 16000)
+bare_audio(clips[0]); lhotse_audio(clips[0])
+out = {"image_bare_per_s": rate(bare_image, images), "image_img2dataset_per_s": rate(lambda b: rz(io.BytesIO(b)), images),
+       "audio_bare_per_s": rate(bare_audio, clips), "audio_lhotse_per_s": rate(lhotse_audio, clips)}
+out["image_img2dataset_vs_bare"] = out["image_img2dataset_per_s"] / out["image_bare_per_s"]
+out["audio_lhotse_vs_bare"] = out["audio_lhotse_per_s"] / out["audio_bare_per_s"]
+print(json.dumps(out))
+"""
+
+
+def peer_python() -> Path | None:
+    """Python of the peers' virtual environment ($MMPIPE_BENCH_PEER_PYTHON or a cached one), made if missing."""
+    if os.environ.get("MMPIPE_BENCH_PEER_PYTHON"):
+        return Path(os.environ["MMPIPE_BENCH_PEER_PYTHON"])
+    venv = Path(tempfile.gettempdir()) / "mmpipe-bench-peers"
+    python = venv / "bin" / "python"
+    check = [str(python), "-c", "import img2dataset, lhotse"]
+    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return python
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints.txt"), *PEER_PACKAGES],
+                       check=True, timeout=1800)
+    except (subprocess.SubprocessError, OSError) as err:
+        print(f"peers unavailable ({err}); reporting the anchor_bench reference ratios", file=sys.stderr)
+        return None
+    return python
+
+
 def peers(images: list[bytes], clips: list[bytes]) -> dict:
-    out: dict = {}
-    try:
-        from img2dataset.resizer import ResizeMode, Resizer
-
-        resizer = Resizer(image_size=224, resize_mode=ResizeMode.center_crop, resize_only_if_bigger=False,
-                          encode_quality=95)
-        bare = time_bare(bare_image, images)
-        out["image_img2dataset_vs_bare"] = time_bare(lambda b: resizer(io.BytesIO(b)), images) / bare
-        out["image_peer_source"] = "measured"
-    except ImportError:
-        out["image_img2dataset_vs_bare"] = ANCHOR_RATIOS["image_img2dataset_vs_bare"]
-        out["image_peer_source"] = "anchor_bench reference (img2dataset not installed)"
-    try:
-        import librosa
-        import soundfile as sf
-        from lhotse.features import Fbank, FbankConfig
-
-        fbank = Fbank(FbankConfig(num_mel_bins=64, sampling_rate=16000))
-
-        def lhotse_audio(data: bytes):
-            wave, rate = sf.read(io.BytesIO(data), dtype="float32")
-            return fbank.extract(librosa.resample(wave, orig_sr=rate, target_sr=16000, res_type="soxr_hq"), 16000)
-
-        lhotse_audio(clips[0])
-        bare = time_bare(bare_audio, clips)
-        out["audio_lhotse_vs_bare"] = time_bare(lhotse_audio, clips) / bare
-        out["audio_peer_source"] = "measured"
-    except ImportError:
-        out["audio_lhotse_vs_bare"] = ANCHOR_RATIOS["audio_lhotse_vs_bare"]
-        out["audio_peer_source"] = "anchor_bench reference (lhotse not installed)"
-    return out
+    """Peer / bare-loop ratios measured side by side in the peers' environment, on the same bytes."""
+    python = peer_python()
+    if python is None:
+        return {**ANCHOR_RATIOS, "source": "anchor_bench reference ratios (peers could not be installed)"}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, data in enumerate(images):
+            Path(tmp, f"img-{i:05d}").write_bytes(data)
+        for i, data in enumerate(clips):
+            Path(tmp, f"aud-{i:05d}").write_bytes(data)
+        result = subprocess.run([str(python), "-c", PEER_CODE, tmp], capture_output=True, text=True, timeout=1800,
+                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if result.returncode != 0:
+        print(result.stderr[-2000:], file=sys.stderr)
+        return {**ANCHOR_RATIOS, "source": "anchor_bench reference ratios (peer run failed)"}
+    return {**json.loads(result.stdout.strip().splitlines()[-1]), "source": "measured beside the same bare loops"}
 
 
 def peak_rss_of_build(raw: Path, out: Path) -> int:

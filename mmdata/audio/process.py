@@ -40,20 +40,22 @@ def _check(verdict) -> None:
 
 
 def process_audio(data: bytes, cfg: AudioConfig) -> CleanAudio:
-    """Header check -> decode -> mono -> resample -> checks -> trim -> loudness -> pad/crop -> log-mel."""
+    """Header check -> decode -> mono -> checks -> trim -> resample -> loudness -> pad/crop -> log-mel."""
     if len(data) > cfg.max_bytes:
         raise AudioDropped("audio_too_large")
     wave, in_rate, channels, in_duration = decode_audio(data, cfg.max_input_s)
-    wave = resample(to_mono(wave), in_rate, cfg.sample_rate)
-    rate = cfg.sample_rate
+    wave = to_mono(wave)
     clipping = clipped_ratio(wave)
     _check(ClippingFilter(cfg.max_clipped_ratio).filter(clipping))
     peak = float(np.max(np.abs(wave)))
     _check(SilenceFilter().filter(peak))
+    if cfg.trim_silence:
+        # Trimmed at the input rate, before resampling: less to resample, and the edges are the same.
+        wave = trim_silence(wave, cfg.trim_top_db)
+    wave = resample(wave, in_rate, cfg.sample_rate)
+    rate = cfg.sample_rate
     if cfg.denoise:
         wave = denoise_audio(wave, rate)
-    if cfg.trim_silence:
-        wave = trim_silence(wave, cfg.trim_top_db)
     duration_s = wave.size / rate
     _check(DurationFilter(cfg.min_duration_s, cfg.max_duration_s).filter(duration_s))
     lufs = None
