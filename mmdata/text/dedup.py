@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zlib
 
 import numpy as np
@@ -36,8 +37,15 @@ def _identity(value):
     return value
 
 
+@functools.lru_cache(maxsize=4)
+def _permutations(num_perm: int) -> np.ndarray:
+    # Drawing the permutations costs more than hashing a short text: draw them once per process.
+    return MinHash(num_perm=num_perm, seed=1, scheme=SCHEME).permutations
+
+
 def text_minhash(text: str, num_perm: int = NUM_PERM) -> np.ndarray:
     """MinHash hash values (uint [num_perm]) of ``text``; fixed seed so signatures compare across runs."""
-    signature = MinHash(num_perm=num_perm, seed=1, scheme=SCHEME, hashfunc=_identity)
+    signature = MinHash(num_perm=num_perm, seed=1, scheme=SCHEME, hashfunc=_identity,
+                        permutations=_permutations(num_perm))
     signature.update_batch(shingle_hashes(text).tolist())
     return signature.hashvalues.astype(np.uint64)

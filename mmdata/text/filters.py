@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import re
+import string
 
 # Regex counts run in C; a Python loop per character would dominate the cost of short texts.
 _SPACE = re.compile(r"\s")
 _LETTER = re.compile(r"[^\W\d_]")
 _SYMBOL = re.compile(r"[^\w\s]|_")
 
+_ASCII_SPACES = b" \t\n\r\x0b\x0c"
+_ASCII_LETTERS = bytes(string.ascii_letters, "ascii")
+_ASCII_SYMBOLS = bytes(string.punctuation, "ascii")
+
 FilterResult = bool | tuple[bool, str]
+
+
+def _counts(text: str) -> tuple[int, int, int]:
+    """(spaces, letters, punctuation/symbols) in ``text``; ASCII counted by bytes.translate (C speed)."""
+    if text.isascii():
+        data = text.encode("ascii")
+        size = len(data)
+        return (size - len(data.translate(None, _ASCII_SPACES)), size - len(data.translate(None, _ASCII_LETTERS)),
+                size - len(data.translate(None, _ASCII_SYMBOLS)))
+    return len(_SPACE.findall(text)), len(_LETTER.findall(text)), len(_SYMBOL.findall(text))
 
 
 class LengthFilter:
@@ -32,11 +47,12 @@ class CharRatioFilter:
         self.max_symbol_ratio = max_symbol_ratio
 
     def filter(self, text: str) -> FilterResult:
-        visible = len(text) - len(_SPACE.findall(text))
+        spaces, letters, symbols = _counts(text)
+        visible = len(text) - spaces
         if not visible:
             return False, "text_empty"
-        alpha = len(_LETTER.findall(text)) / visible
-        symbols = len(_SYMBOL.findall(text)) / visible
+        alpha = letters / visible
+        symbols = symbols / visible
         if alpha < self.min_alpha_ratio:
             return False, "text_low_alpha_ratio"
         if symbols > self.max_symbol_ratio:

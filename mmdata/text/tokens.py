@@ -54,7 +54,7 @@ def tokenize(text: str, lowercase: bool = True, remove_stopwords: bool = True, s
     stem = make_stemmer(stemmer)
     out: list[str] = []
     for token in _WORDS.tokenize(text):
-        if not any(ch.isalnum() for ch in token) or token in stop:
+        if token in stop or not token.strip("_"):  # \w+ also matches bare underscores
             continue
         out.append(stem(token))
         if max_tokens is not None and len(out) >= max_tokens:
