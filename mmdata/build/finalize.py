@@ -30,16 +30,17 @@ STATS_FILE = "stats.json"
 SHARD_PATTERN = "shard-{:06d}"
 
 
-def _load_records(cfg: BuildConfig) -> pd.DataFrame:
-    frames = []
+def _load_records(cfg: BuildConfig) -> list[dict]:
+    """Every partition's records as plain dicts, sorted by key (dedup keeps the earliest key)."""
+    records = []
     for index in range(cfg.partitions):
         _, records_path = partition_paths(cfg, index)
         if not records_path.is_file():
             raise RuntimeError(f"partition {index} has not finished ({records_path} missing); run the build again")
-        frame = pq.read_table(records_path).to_pandas()
-        frame["partition"] = index
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True).sort_values("key", kind="stable").reset_index(drop=True)
+        for record in pq.read_table(records_path).to_pylist():
+            record["partition"] = index
+            records.append(record)
+    return sorted(records, key=lambda r: r["key"])
 
 
 def _read_member(handles: dict, cfg: BuildConfig, partition: int, offset: int, size: int) -> bytes:
@@ -55,26 +56,26 @@ def finalize_build(cfg: BuildConfig, results: list[dict] | None = None) -> dict:
     started = time.perf_counter()
     cfg = effective_config(cfg)
     out, work = Path(cfg.out), work_dir(cfg)
-    plan = pq.read_table(work / PLAN_FILE).to_pandas().set_index("key")
+    plan = {row["key"]: row for row in pq.read_table(work / PLAN_FILE).to_pylist()}
     label_names: list[str] = json.loads((work / LABELS_FILE).read_text())
     label_id = {name: i for i, name in enumerate(label_names)}
     records = _load_records(cfg)
     dedup = Deduplicator(cfg.dedup)
-    for row in records.itertuples():
-        if row.status != OK:
+    for record in records:
+        record["split"] = plan[record["key"]]["split"]
+        if record["status"] != OK:
             continue
-        modalities = set(json.loads(row.stats))
-        reason = dedup.check(row.key, row.content_hash, modalities, row.text_minhash, row.image_phash)
+        modalities = set(json.loads(record["stats"]))
+        reason = dedup.check(record["key"], record["content_hash"], modalities, record["text_minhash"],
+                             record["image_phash"])
         if reason:
-            records.at[row.Index, "status"] = DROPPED
-            records.at[row.Index, "reason"] = reason
-    records["split"] = [plan.at[k, "split"] for k in records["key"]]
-    kept = records[records["status"] == OK]
+            record["status"], record["reason"] = DROPPED, reason
+    kept = [r for r in records if r["status"] == OK]
     if cfg.reuse_from:
         vocab = json.loads((Path(cfg.reuse_from) / VOCAB_FILE).read_text())
     else:
-        train = kept[kept["split"] == "train"]
-        vocab = build_vocab((t for t in train["tokens"] if t is not None), cfg.text.vocab_min_freq, cfg.text.vocab_max_size)
+        train_tokens = (r["tokens"] for r in kept if r["split"] == "train" and r["tokens"] is not None)
+        vocab = build_vocab(train_tokens, cfg.text.vocab_min_freq, cfg.text.vocab_max_size)
     standardizer = Standardizer(cfg.text, cfg.image, cfg.audio, vocab=vocab, labels=label_names)
     shard_of = _write_all_splits(cfg, kept, plan, label_id, standardizer)
     manifest = _build_manifest(plan, records, shard_of)
@@ -88,25 +89,23 @@ def finalize_build(cfg: BuildConfig, results: list[dict] | None = None) -> dict:
     return stats
 
 
-def _sample_order(cfg: BuildConfig, frame: pd.DataFrame) -> list[int]:
+def _sample_order(cfg: BuildConfig, records: list[dict]) -> list[dict]:
     if not cfg.shards.shuffle:
-        return list(frame.index)
-    return sorted(frame.index, key=lambda i: (stable_hash(cfg.seed, "shard-order", frame.at[i, "key"]), frame.at[i, "key"]))
+        return records
+    return sorted(records, key=lambda r: (stable_hash(cfg.seed, "shard-order", r["key"]), r["key"]))
 
 
-def _write_all_splits(cfg, kept: pd.DataFrame, plan: pd.DataFrame, label_id: dict, standardizer) -> dict[str, str]:
+def _write_all_splits(cfg, kept: list[dict], plan: dict, label_id: dict, standardizer) -> dict[str, str]:
     out = Path(cfg.out)
     shard_of: dict[str, str] = {}
     handles: dict[int, object] = {}
     written: set[Path] = set()
     try:
-        for split in sorted(set(kept["split"])):
-            frame = kept[kept["split"] == split]
+        for split in sorted({r["split"] for r in kept}):
             batch: list[tuple[str, dict, dict]] = []
             batch_bytes, shard_index = 0, 0
-            for i in _sample_order(cfg, frame):
-                row = frame.loc[i]
-                sample = _assemble(row, plan, label_id, standardizer, handles, cfg)
+            for record in _sample_order(cfg, [r for r in kept if r["split"] == split]):
+                sample = _assemble(record, plan[record["key"]], label_id, standardizer, handles, cfg)
                 size = sum(len(v) for v in sample[1].values())
                 if batch and (len(batch) >= cfg.shards.maxcount or batch_bytes + size > cfg.shards.maxsize):
                     written |= _write_shard(out / split, shard_index, batch, shard_of)
@@ -122,25 +121,23 @@ def _write_all_splits(cfg, kept: pd.DataFrame, plan: pd.DataFrame, label_id: dic
     return shard_of
 
 
-def _assemble(row, plan, label_id, standardizer, handles, cfg) -> tuple[str, dict, dict]:
-    key = row["key"]
-    planned = plan.loc[key]
-    shard_key = planned["shard_key"]
-    members = json.loads(row["members"])
-    sample = {f: _read_member(handles, cfg, int(row["partition"]), off, size) for f, (off, size) in members.items()}
-    if row["tokens"] is not None:
-        sample[fields.TOKENS] = npy_bytes(standardizer.token_array(list(row["tokens"])))
+def _assemble(record: dict, planned: dict, label_id, standardizer, handles, cfg) -> tuple[str, dict, dict]:
+    key = record["key"]
+    members = json.loads(record["members"])
+    sample = {f: _read_member(handles, cfg, record["partition"], off, size) for f, (off, size) in members.items()}
+    if record["tokens"] is not None:
+        sample[fields.TOKENS] = npy_bytes(standardizer.token_array(record["tokens"]))
     label = planned["label"]
     meta = {"key": key, "label": label, "label_id": label_id.get(label, -1), "split": planned["split"],
-            "group": planned["group"], "quality": json.loads(row["stats"]), "sources": json.loads(planned["sources"])}
+            "group": planned["group"], "quality": json.loads(record["stats"]), "sources": json.loads(planned["sources"])}
     sample[fields.META] = json.dumps(meta, sort_keys=True, ensure_ascii=False).encode("utf-8")
     if label in label_id:
         sample[fields.CLASS] = str(label_id[label]).encode()
-    sidecar = {"key": key, "shard_key": shard_key, "label": label, "label_id": meta["label_id"],
+    sidecar = {"key": key, "shard_key": planned["shard_key"], "label": label, "label_id": meta["label_id"],
                "split": planned["split"], "group": planned["group"],
                **{f"has_{m}": fields.payload_field(sample, m) is not None for m in fields.MODALITIES},
-               "bytes": sum(len(v) for v in sample.values()), "quality": row["stats"]}
-    return shard_key, sample, sidecar
+               "bytes": sum(len(v) for v in sample.values()), "quality": record["stats"]}
+    return planned["shard_key"], sample, sidecar
 
 
 def _write_shard(directory: Path, index: int, batch: list, shard_of: dict[str, str]) -> set[Path]:
@@ -168,28 +165,27 @@ def _remove_stale_shards(out: Path, written: set[Path]) -> None:
             directory.rmdir()
 
 
-def _build_manifest(plan: pd.DataFrame, records: pd.DataFrame, shard_of: dict[str, str]) -> pd.DataFrame:
-    by_key = records.set_index("key")
+def _build_manifest(plan: dict, records: list[dict], shard_of: dict[str, str]) -> pd.DataFrame:
+    """One row per raw key (plan order = sorted keys): the partition's verdict, else the plan's."""
+    by_key = {r["key"]: r for r in records}
     rows = []
-    for key, planned in plan.iterrows():
-        if key in by_key.index:
-            status, reason = by_key.at[key, "status"], by_key.at[key, "reason"]
-        else:
-            status, reason = planned["status"], planned["reason"]
-        rows.append({"key": key, "status": status, "reason": reason, "label": planned["label"],
+    for key, planned in plan.items():
+        verdict = by_key.get(key, planned)
+        status = verdict["status"]
+        rows.append({"key": key, "status": status, "reason": verdict["reason"], "label": planned["label"],
                      "group": planned["group"], "split": planned["split"] if status == OK else "",
                      "shard": shard_of.get(key, "")})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["key", "status", "reason", "label", "group", "split", "shard"])
 
 
-def _stats(cfg, manifest: pd.DataFrame, records: pd.DataFrame, label_names, results, finalize_s: float) -> dict:
+def _stats(cfg, manifest: pd.DataFrame, records: list[dict], label_names, results, finalize_s: float) -> dict:
     ok = manifest[manifest["status"] == OK]
-    by_key = records.set_index("key")
+    modalities_of = {r["key"]: json.loads(r["stats"]).keys() for r in records if r["status"] == OK}
     splits: dict[str, dict] = {}
     for split, frame in ok.groupby("split"):
         coverage: Counter = Counter()
         for key in frame["key"]:
-            coverage.update(json.loads(by_key.at[key, "stats"]).keys())
+            coverage.update(modalities_of[key])
         shard_dir = Path(cfg.out) / split
         splits[split] = {
             "samples": len(frame),
@@ -199,9 +195,8 @@ def _stats(cfg, manifest: pd.DataFrame, records: pd.DataFrame, label_names, resu
             "shards": len(list(shard_dir.glob("shard-*.tar"))),
             "bytes": sum(p.stat().st_size for p in shard_dir.glob("shard-*.tar")),
         }
-    non_ok = manifest[manifest["status"] != OK]
     reasons: dict[str, int] = defaultdict(int)
-    for reason in non_ok["reason"]:
+    for reason in manifest.loc[manifest["status"] != OK, "reason"]:
         reasons[_reason_class(reason)] += 1
     partition_timings = [r for r in (results or []) if isinstance(r, dict)]
     return {

@@ -6,6 +6,7 @@ The flow (flows/build.py) composes the same three functions as Prefect tasks.
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -25,23 +26,32 @@ def _progress() -> Progress:
                     transient=True)
 
 
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """fork when this process has no other thread (workers start in milliseconds, imports shared);
+    spawn otherwise, since forking a process mid-lock in another thread can deadlock the child."""
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
 def run_partitions(cfg: BuildConfig, partitions: list[Partition]) -> list[dict]:
     """Process partitions on ``cfg.workers`` local processes (inline for one worker), with progress."""
     results: list[dict] = []
-    with _progress() as progress:
-        bar = progress.add_task("partitions", total=len(partitions))
-        if cfg.workers <= 1:
+    if cfg.workers <= 1:
+        with _progress() as progress:
+            bar = progress.add_task("partitions", total=len(partitions))
             for partition in partitions:
                 results.append(process_partition(cfg, partition))
                 progress.advance(bar)
-        else:
-            # spawn, not fork: the parent may hold threads (Prefect, rich) that fork would copy mid-lock.
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=context) as pool:
-                futures = [pool.submit(process_partition, cfg, p) for p in partitions]
-                for future in as_completed(futures):
-                    results.append(future.result())
-                    progress.advance(bar)
+        return results
+    # The pool is started (and its workers forked) before the progress bar starts its refresh thread.
+    with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=_pool_context()) as pool:
+        futures = [pool.submit(process_partition, cfg, p) for p in partitions]
+        with _progress() as progress:
+            bar = progress.add_task("partitions", total=len(partitions))
+            for future in as_completed(futures):
+                results.append(future.result())
+                progress.advance(bar)
     return sorted(results, key=lambda r: r["partition"])
 
 

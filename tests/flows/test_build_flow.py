@@ -91,3 +91,23 @@ def test_avmnist_build_and_inspect_keep_speakers_apart(tmp_path):
     speakers = [set(info["groups"]) for info in summary["splits"].values()]
     assert len(speakers) == 3 and all(speakers) and sum(len(s) for s in speakers) == len(set().union(*speakers)) == 4
     assert (tmp_path / "report" / "report.html").is_file()
+
+
+def test_mm_build_and_inspect_cli(raw, tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from mmdata.build.lock import build_lock
+
+    runner = CliRunner()
+    args = ["build", "--raw", str(raw), "--out", str(tmp_path / "shards"), "--partitions", "2",
+            "--params", str(tmp_path / "absent.yaml")]
+    built = runner.invoke(app, args)
+    assert built.exit_code == 0, built.output
+    inspected = runner.invoke(app, ["inspect", str(tmp_path / "shards")])
+    assert inspected.exit_code == 0 and "samples per class" in inspected.output
+    with build_lock(str(tmp_path / "shards")):
+        refused = runner.invoke(app, args)
+    assert refused.exit_code == 2 and "another build is already writing" in refused.output
+    missing = runner.invoke(app, ["inspect", str(tmp_path / "nothing")])
+    assert missing.exit_code == 2 and "no shards under" in missing.output

@@ -182,3 +182,28 @@ def test_reuse_from_puts_everything_in_one_split_with_training_vocab(raw, built,
     assert (evaluation / "labels.json").read_text() == (out / "labels.json").read_text()
     # the training build's audio settings win over the ones passed for the new corpus
     assert json.loads((evaluation / "preprocess.json").read_text())["audio"]["sample_rate"] == 16000
+
+
+def test_sigkill_mid_build_then_rerun_gives_the_clean_output(raw, built, tmp_path):
+    import os
+    import signal
+    import sys
+    import time
+
+    out, _ = built
+    target = tmp_path / "killed"
+    code = ("import sys; sys.path.insert(0, sys.argv[1]);"
+            "from mmdata.build.config import BuildConfig; from mmdata.build.run import run_build;"
+            "run_build(BuildConfig(raw=sys.argv[2], out=sys.argv[3], partitions=3, shards={'maxcount': 3}))")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(Path.cwd()), str(raw), str(target)],
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list((target / ".work").glob("part-*.parquet")):
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run_build(BuildConfig(raw=str(raw), out=str(target), partitions=3, shards={"maxcount": 3}))
+    assert _shard_bytes(target) == _shard_bytes(out)
+    assert not list(target.rglob(".tmp-*"))
