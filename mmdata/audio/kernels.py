@@ -112,6 +112,27 @@ def mel_basis(rate: int, n_fft: int, n_mels: int) -> np.ndarray:
     return librosa.filters.mel(sr=rate, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=8)
+def _hann(n_fft: int) -> np.ndarray:
+    import scipy.signal
+
+    return scipy.signal.get_window("hann", n_fft, fftbins=True).astype(np.float32)
+
+
+def power_spectrogram(wave: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
+    """|STFT|^2 [1 + n_fft/2, frames], as ``librosa.stft`` (centered, zero-padded, periodic Hann).
+
+    Framed with a strided view and one batched real FFT: librosa's per-call checks and padding
+    cost more than the transform itself on one-second clips.
+    """
+    import scipy.fft
+
+    padded = np.pad(wave, n_fft // 2)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]
+    spectrum = scipy.fft.rfft(frames * _hann(n_fft), axis=-1)
+    return (spectrum.real**2 + spectrum.imag**2).T
+
+
 def log_mel(wave: np.ndarray, rate: int, n_fft: int, hop_length: int, n_mels: int) -> np.ndarray:
     """Log-mel spectrogram in dB (float32 [n_mels, frames]) of the already-resampled waveform.
 
@@ -119,8 +140,7 @@ def log_mel(wave: np.ndarray, rate: int, n_fft: int, hop_length: int, n_mels: in
     """
     import librosa
 
-    power = np.abs(librosa.stft(wave, n_fft=n_fft, hop_length=hop_length)) ** 2
-    mel = mel_basis(rate, n_fft, n_mels) @ power
+    mel = mel_basis(rate, n_fft, n_mels) @ power_spectrogram(wave, n_fft, hop_length)
     return librosa.power_to_db(mel, ref=1.0, top_db=80.0).astype(np.float32)
 
 
