@@ -1,7 +1,7 @@
 """Process one partition: load raw bytes, clean and standardize each sample, write a work file.
 
-A partition leaves ``part-%05d.tar`` (standardized fields) and ``part-%05d.parquet`` (one record per
-sample: status, reason, stats, tokens, signatures, member offsets). The parquet is written last and
+A partition leaves ``part-%05d.bin`` (the standardized fields, concatenated) and ``part-%05d.parquet``
+(one record per sample: status, reason, stats, tokens, signatures, field offsets into the .bin). The parquet is written last and
 atomically: it is the completion marker that lets a re-run after a kill skip the partition.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tarfile
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 import pyarrow as pa
@@ -22,7 +22,6 @@ from mmdata.build.config import BuildConfig
 from mmdata.build.plan import Partition, effective_config, work_dir
 from mmdata.build.standardize import DropSample, Standardizer
 from mmdata.manifest import DROPPED, FAILED, OK, objects_dir
-from mmdata.shards.tario import add_bytes, open_tar_for_writing
 from mmdata.store import RawStore
 
 RECORD_SCHEMA = pa.schema([
@@ -32,13 +31,13 @@ RECORD_SCHEMA = pa.schema([
     ("text_minhash", pa.binary()),  # uint64 MinHash values, empty when no text
     ("image_phash", pa.string()),
     ("content_hash", pa.string()),  # sha256 over the sample's raw item hashes (exact duplicates)
-    ("members", pa.string()),  # JSON {field: [offset, size]} into the partition tar
+    ("members", pa.string()),  # JSON {field: [offset, size]} into the partition's .bin
 ])
 
 
 def partition_paths(cfg: BuildConfig, index: int) -> tuple[Path, Path]:
     work = work_dir(cfg)
-    return work / f"part-{index:05d}.tar", work / f"part-{index:05d}.parquet"
+    return work / f"part-{index:05d}.bin", work / f"part-{index:05d}.parquet"
 
 
 def _content_hash(plan) -> str:
@@ -55,15 +54,15 @@ def process_partition(cfg: BuildConfig, partition: Partition) -> dict:
     cv2.setNumThreads(1)  # one core per worker: parallelism comes from partitions
     started = time.perf_counter()
     cfg = effective_config(cfg)
-    tar_path, records_path = partition_paths(cfg, partition.index)
+    blob_path, records_path = partition_paths(cfg, partition.index)
     if records_path.is_file():
         return _summary(partition.index, pd.read_parquet(records_path, columns=["status"]), resumed=True)
     store = RawStore(objects_dir(cfg.raw))
     standardizer = Standardizer(cfg.text, cfg.image, cfg.audio)
     records = []
-    with atomic_path(tar_path) as tmp_tar, open_tar_for_writing(tmp_tar) as tar:
+    with atomic_path(blob_path) as tmp_blob, open(tmp_blob, "wb") as blob:
         for plan in partition.samples:
-            records.append(_process_sample(plan, store, standardizer, tar))
+            records.append(_process_sample(plan, store, standardizer, blob))
     table = pa.Table.from_pylist(records, schema=RECORD_SCHEMA)
     with atomic_path(records_path) as tmp:
         pq.write_table(table, tmp)
@@ -71,7 +70,7 @@ def process_partition(cfg: BuildConfig, partition: Partition) -> dict:
     return {**summary, "seconds": round(time.perf_counter() - started, 3)}
 
 
-def _process_sample(plan, store: RawStore, standardizer: Standardizer, tar: tarfile.TarFile) -> dict:
+def _process_sample(plan, store: RawStore, standardizer: Standardizer, blob: BinaryIO) -> dict:
     record = {"key": plan.key, "status": OK, "reason": "", "stats": "{}", "tokens": None, "text_minhash": b"",
               "image_phash": "", "content_hash": _content_hash(plan), "members": "{}"}
     try:
@@ -84,16 +83,12 @@ def _process_sample(plan, store: RawStore, standardizer: Standardizer, tar: tarf
     members = {}
     for field in sorted(processed.fields):
         data = processed.fields[field]
-        add_bytes(tar, f"{plan.shard_key}.{field}", data)
-        members[field] = [tar.offset - _padded(len(data)), len(data)]
+        members[field] = [blob.tell(), len(data)]
+        blob.write(data)
     record.update(stats=json.dumps(processed.stats, sort_keys=True), tokens=processed.tokens,
                   text_minhash=processed.text_minhash.tobytes() if processed.text_minhash is not None else b"",
                   image_phash=processed.image_phash or "", members=json.dumps(members, sort_keys=True))
     return record
-
-
-def _padded(size: int) -> int:
-    return (size + tarfile.BLOCKSIZE - 1) // tarfile.BLOCKSIZE * tarfile.BLOCKSIZE
 
 
 def _summary(index: int, statuses: pd.DataFrame, resumed: bool) -> dict:
