@@ -76,3 +76,19 @@ def test_report_writes_html_and_pngs(shards, tmp_path):
     assert page.read_text().count("<img") == 2
     for name in ("classes.png", "distributions.png"):
         assert (tmp_path / "report" / name).read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("name", ["k1.txt", "a-b_c.mel.npy", "x" * 98 + ".y", "ü.txt", "z" * 120 + ".png"])
+@pytest.mark.parametrize("size", [0, 1, 511, 512, 513, 70_000])
+def test_direct_headers_equal_tarfile_output(name, size):
+    from mmdata.shards.tario import add_bytes, tar_member
+
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    ours, reference = io.BytesIO(), io.BytesIO()
+    with open_tar_for_writing(ours) as tar:
+        add_bytes(tar, name, data)
+        add_bytes(tar, "second.json", b"{}")
+    with open_tar_for_writing(reference) as tar:
+        tar.addfile(tar_member(name, len(data)), io.BytesIO(data))
+        tar.addfile(tar_member("second.json", 2), io.BytesIO(b"{}"))
+    assert ours.getvalue() == reference.getvalue()
