@@ -187,9 +187,12 @@ def _stats(cfg, manifest: pd.DataFrame, records: list[dict], label_names, result
         for key in frame["key"]:
             coverage.update(modalities_of[key])
         shard_dir = Path(cfg.out) / split
+        classes = {k: int(v) for k, v in sorted(frame["label"].value_counts().items())}
         splits[split] = {
             "samples": len(frame),
-            "classes": {k: int(v) for k, v in sorted(frame["label"].value_counts().items())},
+            "classes": classes,
+            # Class-balance report: how far the largest class outnumbers the smallest present one.
+            "class_imbalance": round(max(classes.values()) / min(classes.values()), 3),
             "modalities": {m: int(coverage.get(m, 0)) for m in fields.MODALITIES},
             "groups": int(frame["group"].replace("", np.nan).nunique()),
             "shards": len(list(shard_dir.glob("shard-*.tar"))),

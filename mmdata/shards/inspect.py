@@ -32,9 +32,11 @@ def summarize(shards: str | os.PathLike) -> dict:
     splits = {}
     for split, frame in sidecars.groupby("split"):
         tar_bytes = sum((shards / shard).stat().st_size for shard in frame["shard"].unique())
+        classes = {str(k): int(v) for k, v in sorted(frame["label"].value_counts().items())}
         splits[split] = {
             "samples": len(frame),
-            "classes": {str(k): int(v) for k, v in sorted(frame["label"].value_counts().items())},
+            "classes": classes,
+            "class_imbalance": round(max(classes.values()) / min(classes.values()), 3),
             "modalities": {m: int(frame[f"has_{m}"].sum()) for m in fields.MODALITIES},
             "groups": sorted(g for g in frame["group"].unique() if g),
             "bytes": int(tar_bytes),
@@ -55,11 +57,11 @@ def print_summary(summary: dict, console: Console | None = None) -> None:
     """Rich tables: one overview row per split, per-class counts, drop reasons, group leakage."""
     console = console or Console()
     overview = Table(title="splits")
-    for column in ("split", "samples", "shards", "bytes", "groups", *fields.MODALITIES):
+    for column in ("split", "samples", "shards", "bytes", "groups", *fields.MODALITIES, "max/min class"):
         overview.add_column(column, justify="right" if column != "split" else "left")
     for split, info in summary["splits"].items():
         overview.add_row(split, str(info["samples"]), str(info["shards"]), f"{info['bytes']:,}", str(len(info["groups"])),
-                         *(str(info["modalities"][m]) for m in fields.MODALITIES))
+                         *(str(info["modalities"][m]) for m in fields.MODALITIES), f"{info['class_imbalance']:.2f}")
     console.print(overview)
     classes = sorted({c for info in summary["splits"].values() for c in info["classes"]},
                      key=lambda c: (0, int(c), "") if c.isdigit() else (1, 0, c))

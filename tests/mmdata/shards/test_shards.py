@@ -48,6 +48,8 @@ def test_summary_counts_per_split_class_modality(shards):
     assert all(s["modalities"] == {"image": s["samples"], "audio": s["samples"], "text": s["samples"]}
                for s in summary["splits"].values())
     assert summary["group_leaks"] == {}
+    for info in summary["splits"].values():
+        assert info["class_imbalance"] == pytest.approx(max(info["classes"].values()) / min(info["classes"].values()), abs=1e-3)
     assert summary["drop_reasons"] == {"text:text_too_short": 1}
     assert all(s["bytes"] > 0 for s in summary["splits"].values())
     console = Console(record=True, width=120)
