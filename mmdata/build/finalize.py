@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -102,23 +103,71 @@ def _write_all_splits(cfg, kept: list[dict], plan: dict, label_id: dict, standar
     written: set[Path] = set()
     try:
         for split in sorted({r["split"] for r in kept}):
-            batch: list[tuple[str, dict, dict]] = []
-            batch_bytes, shard_index = 0, 0
-            for record in _sample_order(cfg, [r for r in kept if r["split"] == split]):
-                sample = _assemble(record, plan[record["key"]], label_id, standardizer, handles, cfg)
-                size = sum(len(v) for v in sample[1].values())
-                if batch and (len(batch) >= cfg.shards.maxcount or batch_bytes + size > cfg.shards.maxsize):
-                    written |= _write_shard(out / split, shard_index, batch, shard_of)
-                    batch, batch_bytes, shard_index = [], 0, shard_index + 1
-                batch.append(sample)
-                batch_bytes += size
-            if batch:
-                written |= _write_shard(out / split, shard_index, batch, shard_of)
+            with ShardSink(out / split, cfg.shards.maxcount, cfg.shards.maxsize) as sink:
+                for record in _sample_order(cfg, [r for r in kept if r["split"] == split]):
+                    sink.add(*_assemble(record, plan[record["key"]], label_id, standardizer, handles, cfg))
+            written |= sink.written
+            shard_of.update(sink.shard_of)
     finally:
         for handle in handles.values():
             handle.close()
     _remove_stale_shards(out, written)
     return shard_of
+
+
+class ShardSink:
+    """Streams samples into ``shard-%06d.tar`` files (maxcount / maxsize), each renamed into place when full.
+
+    Payloads go straight to the open temporary tar; only the small sidecar rows of the current
+    shard are held, so memory does not grow with shard or corpus size.
+    """
+
+    def __init__(self, directory: Path, maxcount: int, maxsize: int):
+        self.directory, self.maxcount, self.maxsize = directory, maxcount, maxsize
+        self.index = 0
+        self.written: set[Path] = set()
+        self.shard_of: dict[str, str] = {}
+        self._stack: contextlib.ExitStack | None = None
+        self._tar = None
+        self._rows: list[dict] = []
+        self._bytes = 0
+
+    def __enter__(self) -> ShardSink:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if self._stack is not None:
+            if kind is None:
+                self._close_shard()
+            else:
+                self._stack.__exit__(kind, error, traceback)  # discards the temporary tar
+
+    def add(self, shard_key: str, sample: dict[str, bytes], sidecar: dict) -> None:
+        size = sum(len(v) for v in sample.values())
+        if self._rows and (len(self._rows) >= self.maxcount or self._bytes + size > self.maxsize):
+            self._close_shard()
+        if self._stack is None:
+            self._open_shard()
+        add_sample(self._tar, shard_key, sample)
+        self._rows.append(sidecar)
+        self._bytes += size
+
+    def _open_shard(self) -> None:
+        self._stack = contextlib.ExitStack()
+        tmp = self._stack.enter_context(atomic_path(self.directory / f"{SHARD_PATTERN.format(self.index)}.tar"))
+        self._tar = self._stack.enter_context(open_tar_for_writing(tmp))
+
+    def _close_shard(self) -> None:
+        name = SHARD_PATTERN.format(self.index)
+        self._stack.close()  # closes the tar, then renames it into place
+        sidecar_path = self.directory / f"{name}.parquet"
+        with atomic_path(sidecar_path) as tmp:
+            pq.write_table(pa.Table.from_pylist(self._rows), tmp)
+        for row in self._rows:
+            self.shard_of[row["key"]] = f"{self.directory.name}/{name}.tar"
+        self.written |= {self.directory / f"{name}.tar", sidecar_path}
+        self._stack, self._tar, self._rows, self._bytes = None, None, [], 0
+        self.index += 1
 
 
 def _assemble(record: dict, planned: dict, label_id, standardizer, handles, cfg) -> tuple[str, dict, dict]:
@@ -138,21 +187,6 @@ def _assemble(record: dict, planned: dict, label_id, standardizer, handles, cfg)
                **{f"has_{m}": fields.payload_field(sample, m) is not None for m in fields.MODALITIES},
                "bytes": sum(len(v) for v in sample.values()), "quality": record["stats"]}
     return planned["shard_key"], sample, sidecar
-
-
-def _write_shard(directory: Path, index: int, batch: list, shard_of: dict[str, str]) -> set[Path]:
-    name = SHARD_PATTERN.format(index)
-    tar_path, sidecar_path = directory / f"{name}.tar", directory / f"{name}.parquet"
-    with atomic_path(tar_path) as tmp, open_tar_for_writing(tmp) as tar:
-        for shard_key, sample, _ in batch:
-            add_sample(tar, shard_key, sample)
-    rows = [sidecar for _, _, sidecar in batch]
-    with atomic_path(sidecar_path) as tmp:
-        pq.write_table(pa.Table.from_pylist(rows), tmp)
-    relative = f"{directory.name}/{name}.tar"
-    for row in rows:
-        shard_of[row["key"]] = relative
-    return {tar_path, sidecar_path}
 
 
 def _remove_stale_shards(out: Path, written: set[Path]) -> None:
