@@ -182,8 +182,7 @@ def fit_variant(root: Path, device: str, epochs: int, log: list[str], use_cli: b
 
     # Loader workers only where cores are plentiful beside an accelerator; the CPU box has two cores.
     workers = min(4, os.cpu_count() or 1) if torch.cuda.is_available() else 0
-    train_args = dict(epochs=epochs, batch_size=32, lr=0.002, modality_dropout=0.2, early_stopping_patience=8,
-                      num_workers=workers, **size)
+    train_args = dict(epochs=epochs, batch_size=32, lr=0.002, early_stopping_patience=8, num_workers=workers, **size)
     train_cmd = ["mm", "train", "--shards", str(root / "shards"), "--out", str(root / "model"), "--reports",
                  str(root / "reports_train"), "--device", device, "--unimodal-baselines", "--no-progress",
                  "--params", str(root / "train_params.yaml")]
@@ -241,6 +240,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
     parser.add_argument("--dim", type=int, default=64, help="model width (TrainConfig.dim)")
     parser.add_argument("--conv-width", type=int, default=16, help="first conv block channels")
+    parser.add_argument("--fusion", default="concat", help="concat | attention | projection | lowrank")
+    parser.add_argument("--modality-dropout", type=float, default=0.2)
     parser.add_argument("--variants", default="clean,noisy", help="AV-MNIST variants to run (comma-separated)")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--prebuilt", type=Path, default=None,
@@ -282,7 +283,8 @@ def main() -> int:
                 counts = prepare_variant(work, data, name, flags, args.quick, log)
                 (root / "counts.json").write_text(json.dumps(counts))
             result = fit_variant(root, args.device, args.epochs, log, args.prebuilt is None,
-                                 {"dim": args.dim, "conv_width": args.conv_width})
+                                 {"dim": args.dim, "conv_width": args.conv_width, "fusion": args.fusion,
+                                  "modality_dropout": args.modality_dropout})
             report["avmnist"][name] = {"samples": counts, **result, "commands": log}
             print(json.dumps({k: v for k, v in result.items() if k != "commands"}), flush=True)
         targets = {}
