@@ -39,6 +39,15 @@ def test_runner_choice():
     assert type(make_task_runner(BuildConfig(dask_address="tcp://127.0.0.1:1"))).__name__ == "DaskTaskRunner"
 
 
+def test_flow_on_local_processes_matches_the_plain_build(prefect_harness, raw, tmp_path):
+    from mmdata.build.run import run_build
+
+    run_build(BuildConfig(raw=str(raw), out=str(tmp_path / "plain"), partitions=2))
+    stats = build_flow(BuildConfig(raw=str(raw), out=str(tmp_path / "processes"), partitions=2, workers=2))
+    assert stats["samples"]["ok"] == 9
+    assert _shards(tmp_path / "processes") == _shards(tmp_path / "plain")
+
+
 def test_flow_on_a_dask_cluster_matches_the_plain_build(prefect_harness, raw, tmp_path):
     from distributed import LocalCluster
 
