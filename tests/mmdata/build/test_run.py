@@ -207,3 +207,30 @@ def test_sigkill_mid_build_then_rerun_gives_the_clean_output(raw, built, tmp_pat
     run_build(BuildConfig(raw=str(raw), out=str(target), partitions=3, shards={"maxcount": 3}))
     assert _shard_bytes(target) == _shard_bytes(out)
     assert not list(target.rglob(".tmp-*"))
+
+
+def test_awkward_keys_and_empty_payloads(tmp_path):
+    extra = [
+        {"key": "../escape", "modality": "text", "uri": "file:e.txt", "data": b"path traversal key text", "label": "0"},
+        {"key": "dots.and spaces", "modality": "text", "uri": "file:d.txt", "data": b"dotted key words here", "label": "1"},
+        {"key": "ünïcode", "modality": "text", "uri": "file:u.txt", "data": "café crème".encode(), "label": "2"},
+        {"key": "empty_image", "modality": "image", "uri": "file:z.png", "data": b"", "label": "0"},
+        {"key": "empty_audio", "modality": "audio", "uri": "file:z.wav", "data": b"", "label": "0"},
+        {"key": "empty_text", "modality": "text", "uri": "file:z.txt", "data": b"", "label": "0"},
+        {"key": "huge_text", "modality": "text", "uri": "file:h.txt", "data": b"word " * 3000, "label": "0"},
+    ]
+    raw = make_raw_corpus(tmp_path / "raw", per_class=1, speakers=1, extra_rows=extra)
+    out = tmp_path / "out"
+    run_build(BuildConfig(raw=str(raw), out=str(out), partitions=2, splits={"train": 1.0}, text={"max_bytes": 10_000}))
+    manifest = pd.read_parquet(out / "manifest.parquet").set_index("key")
+    assert manifest.at["empty_image", "reason"].startswith("image:image_undecodable")
+    assert manifest.at["empty_audio", "reason"].startswith("audio:audio_undecodable")
+    assert manifest.at["empty_text", "reason"] == "text:text_too_short"
+    assert manifest.at["huge_text", "reason"] == "text:text_too_large"
+    samples = {json.loads(s["json"])["key"]: s for s in wds.WebDataset(sorted(str(p) for p in out.glob("*/*.tar")),
+                                                                          shardshuffle=False)}
+    for key in ("../escape", "dots.and spaces", "ünïcode"):
+        assert manifest.at[key, "status"] == "ok"
+        shard_key = samples[key]["__key__"]
+        assert shard_key != key and "." not in shard_key and "/" not in shard_key and shard_key.isascii()
+    assert samples["ünïcode"]["txt"].decode() == "café crème"
