@@ -82,10 +82,7 @@ def decode_image(data: bytes, has_alpha: bool, reduction: int = 1) -> np.ndarray
     ``reduction`` > 1 decodes a JPEG at 1/reduction scale.
     """
     buffer = np.frombuffer(data, np.uint8)
-    if has_alpha:
-        flags = cv2.IMREAD_UNCHANGED
-    else:
-        flags = _REDUCED_FLAGS.get(reduction, cv2.IMREAD_COLOR)
+    flags = cv2.IMREAD_UNCHANGED if has_alpha else _REDUCED_FLAGS.get(reduction, cv2.IMREAD_COLOR)
     img = cv2.imdecode(buffer, flags)
     if img is None:
         try:

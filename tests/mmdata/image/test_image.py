@@ -164,3 +164,28 @@ def test_blur_and_phash():
 def test_standardization_is_deterministic():
     data = encode(textured(50, 70))
     assert process_image(data, ImageConfig()).encoded == process_image(data, ImageConfig()).encoded
+
+
+def test_reduced_jpeg_decode_matches_full_decode():
+    from mmdata.image.kernels import jpeg_reduction
+
+    assert jpeg_reduction(800, 600, 64, "center_crop") == 8
+    assert jpeg_reduction(800, 600, 224, "center_crop") == 2
+    assert jpeg_reduction(800, 600, 224, "border") == 2
+    assert jpeg_reduction(300, 200, 224, "center_crop") == 1
+    smooth = cv2.GaussianBlur(textured(600, 800), (0, 0), 6)
+    data = encode(smooth, ".jpg")
+    full = resize_image(decode_image(data, has_alpha=False), 64, "center_crop")
+    reduced = resize_image(decode_image(data, has_alpha=False, reduction=8), 64, "center_crop")
+    assert reduced.shape == full.shape == (64, 64, 3)
+    assert np.abs(reduced.astype(int) - full.astype(int)).mean() < 4
+
+
+def test_reduced_decode_keeps_exif_orientation():
+    pixels = np.zeros((400, 200, 3), np.uint8)
+    pixels[:200] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = pil_bytes(Image.fromarray(pixels), "JPEG", exif=exif, quality=95)
+    img = decode_image(data, has_alpha=False, reduction=4)
+    assert img.shape[:2] == (50, 100) and img[:, 75:].mean() > 200 and img[:, :25].mean() < 60
