@@ -61,6 +61,8 @@ def effective_config(cfg: BuildConfig) -> BuildConfig:
     """With ``reuse_from``: the training build's standardization settings replace ours."""
     if not cfg.reuse_from:
         return cfg
+    if Path(cfg.reuse_from).resolve() == Path(cfg.out).resolve():
+        raise ValueError(f"--reuse-from {cfg.reuse_from} is the output itself; write the new set to another --out")
     path = Path(cfg.reuse_from) / PREPROCESS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"--reuse-from {cfg.reuse_from}: no {PREPROCESS_FILE} there (not a finished build)")

@@ -182,6 +182,8 @@ def test_reuse_from_puts_everything_in_one_split_with_training_vocab(raw, built,
     assert (evaluation / "labels.json").read_text() == (out / "labels.json").read_text()
     # the training build's audio settings win over the ones passed for the new corpus
     assert json.loads((evaluation / "preprocess.json").read_text())["audio"]["sample_rate"] == 16000
+    with pytest.raises(ValueError, match="is the output itself"):
+        run_build(BuildConfig(raw=str(raw), out=str(out), split="test", reuse_from=str(out)))
 
 
 def test_sigkill_mid_build_then_rerun_gives_the_clean_output(raw, built, tmp_path):
