@@ -150,3 +150,8 @@ def test_denoise_reduces_noise():
     cleaned = process_audio(encoded(noisy, 16000, subtype="FLOAT"),
                             AudioConfig(trim_silence=False, loudness="none", denoise=True))
     assert plain.flac != cleaned.flac
+
+
+def test_mp3_decodes_through_libsndfile():
+    result = process_audio(encoded(tone(16000, 0.5), 16000, "MP3"), AudioConfig())
+    assert result.stats["input_rate"] == 16000 and abs(result.stats["input_duration_s"] - 0.5) < 0.06
