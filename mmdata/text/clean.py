@@ -41,13 +41,23 @@ def looks_like_html(data: bytes) -> bool:
     return bool(_HTML_HINT.search(data[:4096]))
 
 
+# Elements whose content is never page text: code, styles and the fallback content of embedded
+# frames/objects (trafilatura keeps an <iframe>'s inner text as if it were a paragraph).
+_NON_TEXT_XPATH = "//script|//style|//noscript|//template|//iframe|//frame|//object|//embed"
+
+
 def html_to_text(html: str) -> str:
     """Main text of an HTML page with trafilatura; lxml's text content (scripts removed) as fallback."""
     import trafilatura
+    from trafilatura.utils import load_html
 
-    text = trafilatura.extract(html, include_comments=False, include_tables=True, favor_recall=True)
-    if text and text.strip():
-        return text
+    tree = load_html(html)
+    if tree is not None:
+        for node in tree.xpath(_NON_TEXT_XPATH):
+            node.drop_tree()
+        text = trafilatura.extract(tree, include_comments=False, include_tables=True, favor_recall=True)
+        if text and text.strip():
+            return text
     return _lxml_text(html)
 
 
@@ -59,7 +69,7 @@ def _lxml_text(html: str) -> str:
         root = lxml.html.document_fromstring(html)
     except (lxml.etree.ParserError, ValueError):
         return ""
-    for node in root.xpath("//script|//style|//noscript|//template|//head"):
+    for node in root.xpath(_NON_TEXT_XPATH + "|//head"):
         node.drop_tree()
     return "\n".join(part.strip() for part in root.itertext() if part.strip())
 

@@ -35,6 +35,15 @@ def test_html_main_text_without_scripts():
     assert "four speakers" in text and "tracking code" not in text and "color:red" not in text
 
 
+def test_html_iframe_object_and_noscript_content_is_not_page_text():
+    page = ("<html><body><iframe src='http://x.example/'>IFRAMEPAYLOAD</iframe><noscript>NOSCRIPT</noscript>"
+            "<object data='a.swf'>OBJECTPAYLOAD</object><p>Real article text about rivers and mountains "
+            "that a reader would want to keep.</p></body></html>")
+    text = html_to_text(page)
+    assert "rivers and mountains" in text
+    assert not any(word in text for word in ("IFRAMEPAYLOAD", "NOSCRIPT", "OBJECTPAYLOAD"))
+
+
 def test_html_fallback_when_trafilatura_finds_nothing():
     text = html_to_text("<html><body><script>x()</script><span>tiny</span></body></html>")
     assert text == "tiny"
