@@ -8,6 +8,8 @@ import io
 import numpy as np
 import soundfile as sf
 
+from mmdata.errors import describe_error
+
 
 class AudioDropped(Exception):
     """The recording was rejected; ``args[0]`` is the reason."""
@@ -30,7 +32,7 @@ def decode_audio(data: bytes, max_input_s: float | None = None) -> tuple[np.ndar
             wave = audio_file.read(dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
         # The bundled libsndfile (>= 1.1) also reads MP3; anything it cannot open is undecodable.
-        raise AudioDropped(f"audio_undecodable: {type(err).__name__}: {err}") from None
+        raise AudioDropped(f"audio_undecodable: {describe_error(err)}") from None
     if wave.size == 0:
         raise AudioDropped("audio_empty")
     if not np.isfinite(wave).all():

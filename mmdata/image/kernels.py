@@ -10,6 +10,8 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from mmdata.errors import describe_error
+
 
 class ImageDropped(Exception):
     """The image was rejected; ``args[0]`` is the reason."""
@@ -26,7 +28,7 @@ def probe_header(data: bytes) -> tuple[int, int, str, str]:
             with Image.open(io.BytesIO(data)) as img:
                 return img.width, img.height, (img.format or "").lower(), img.mode
         except (OSError, SyntaxError, ValueError) as err:
-            raise ImageDropped(f"image_undecodable: {type(err).__name__}: {err}") from None
+            raise ImageDropped(f"image_undecodable: {describe_error(err)}") from None
         finally:
             Image.MAX_IMAGE_PIXELS = previous
 
@@ -90,7 +92,7 @@ def decode_image(data: bytes, has_alpha: bool, reduction: int = 1) -> np.ndarray
                 pil.seek(0)  # first frame of an animation
                 rgba = np.asarray(pil.convert("RGBA"))
         except (OSError, SyntaxError, ValueError) as err:
-            raise ImageDropped(f"image_undecodable: {type(err).__name__}: {err}") from None
+            raise ImageDropped(f"image_undecodable: {describe_error(err)}") from None
         img = cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA)
     if img.size == 0:
         raise ImageDropped("image_undecodable: empty image")

@@ -143,6 +143,8 @@ def _hostile_files() -> tuple[dict[str, bytes], list[HostileCase]]:
     add("png_truncated", "cat/png_truncated.png", png[: len(png) // 2], "image", OK, build=DROPPED,
         build_reason="image:image_undecodable")
     add("image_zero_byte", "cat/image_zero_byte.png", b"", "image", DROPPED, "empty_file")
+    add("png_magic_garbage", "cat/png_magic_garbage.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "image", OK,
+        build=DROPPED, build_reason="image:image_undecodable", note="PNG signature, then garbage")
     add("png_named_jpg", "dog/png_named_jpg.jpg", _image_bytes("RGB", "PNG", seed=3), "image", OK, build=OK,
         note="wrong extension: content decides")
     add("png_pixel_bomb", "dog/png_pixel_bomb.png", png_declaring(50_000, 50_000), "image", OK,

@@ -55,6 +55,8 @@ def test_every_raw_item_has_one_state_and_every_sample_one_build_row(hostile_run
     assert not built["key"].duplicated().any()
     assert set(raw["key"]) == set(built["key"])  # nothing vanishes between ingest and build
     assert built.loc[built["status"] != "ok", "reason"].str.len().min() > 0
+    # Reasons are the same bytes on every run: no object addresses from library messages.
+    assert not raw["reason"].str.contains(" at 0x").any() and not built["reason"].str.contains(" at 0x").any()
 
 
 def test_shards_are_safe_and_hold_only_clean_text(hostile_run):
