@@ -43,3 +43,9 @@ stop:
 
 clean:
 	rm -rf data/raw data/shards models reports .prefect
+
+.PHONY: robustness
+# Long fault-injection sweep (20 trials per stage) + hostile corpus -> reports/robustness.md.
+robustness: setup
+	$(PY) bench/fault_bench.py
+	$(PY) bench/robustness_report.py

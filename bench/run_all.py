@@ -14,8 +14,8 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
-# Order matters only for readability of the log: data path first, then model, then faults.
-SCRIPTS = ("ingest_bench.py", "build_bench.py", "model_bench.py", "robustness.py", "fault_injection.py")
+# Order: data path first, then model, then faults; the robustness report reads faults.json, so it comes last.
+SCRIPTS = ("ingest_bench.py", "build_bench.py", "model_bench.py", "fault_bench.py", "robustness_report.py")
 
 
 def main() -> int:
