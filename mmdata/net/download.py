@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from mmdata.manifest import DROPPED, FAILED, OK
@@ -132,9 +133,12 @@ def _scrubbed(result: FetchResult, url: str) -> FetchResult:
 class Downloader:
     """Use as ``async with Downloader(policy) as dl: result = await dl.fetch(url)``."""
 
-    def __init__(self, policy: DownloadPolicy, rng: random.Random | None = None):
+    def __init__(self, policy: DownloadPolicy, rng: random.Random | None = None,
+                 resolver: AbstractResolver | None = None):
         self.policy = policy
         self.rng = rng or random.Random(0)
+        # DNS for the connector; default from the policy (public answers only unless private is allowed).
+        self._resolver = resolver
         self._global = asyncio.Semaphore(policy.concurrency)
         self._hosts: dict[str, _HostGate] = {}
         self._host_refusals: dict[str, str | None] = {}  # IP-literal checks, once per host
@@ -144,7 +148,7 @@ class Downloader:
         connector = aiohttp.TCPConnector(
             limit=self.policy.concurrency,
             limit_per_host=self.policy.per_host_concurrency,
-            resolver=resolver_for(self.policy.allow_private_network),
+            resolver=self._resolver or resolver_for(self.policy.allow_private_network),
             ttl_dns_cache=60,
         )
         self._session = aiohttp.ClientSession(

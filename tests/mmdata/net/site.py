@@ -2,8 +2,8 @@
 
 Pages link to real PNG/JPEG (OpenCV) and WAV (soundfile) media; other paths misbehave on
 purpose: 404, 500-then-200, 429 with Retry-After, hanging, truncated, oversized, redirect
-loop, redirect to ftp://, wrong Content-Type, robots.txt disallow, duplicate content,
-gzip bomb. Counters per full path (query included) let each test use fresh URLs.
+loop, redirect to ftp://, an open redirect (?to=), wrong Content-Type, robots.txt disallow,
+duplicate content, gzip bombs (with and without Content-Length), chunked slow-loris. Counters per full path (query included) let each test use fresh URLs.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import time
 import zlib
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
 
 import cv2
 import numpy as np
@@ -166,6 +167,37 @@ class SiteHandler(BaseHTTPRequestHandler):
             return self._send(200, b"\x1b\x00\x00", "text/plain", headers={"Content-Encoding": "br"})
         if path == "/deflate-text":
             return self._send(200, zlib.compress(b"deflated words\n"), "text/plain", headers={"Content-Encoding": "deflate"})
+        if path == "/redirect":
+            # An open redirect: Location is whatever ?to= says (SSRF tests send it to private targets).
+            return self._send(302, b"", headers={"Location": unquote(_query.removeprefix("to="))})
+        if path == "/gzip-bomb-chunked":
+            # A gzip bomb with no Content-Length: small compressed chunks that inflate without bound.
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            body = gzip.compress(b"\x00" * 20_000_000)
+            for start in range(0, len(body), 4096):
+                chunk = body[start : start + 4096]
+                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+            return None
+        if path == "/drip-chunked":
+            # A slow-loris body with neither Content-Length nor an end: a gzip chunk every 100 ms.
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            body = gzip.compress(np.random.default_rng(0).bytes(600))  # incompressible: ~38 chunks, ~4 s
+            for start in range(0, len(body), 16):
+                chunk = body[start : start + 16]
+                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                self.wfile.flush()
+                time.sleep(0.1)
+            self.wfile.write(b"0\r\n\r\n")
+            return None
         if path == "/auth-echo":
             # An error page that repeats the Authorization-bearing URL back, as some servers do.
             return self._send(302, b"", headers={"Location": f"http://user:secret@{host}/loop1"})
