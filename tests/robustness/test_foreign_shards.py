@@ -47,9 +47,16 @@ def _plant(shards, split: str, info: tarfile.TarInfo) -> None:
         assert tar.next().name == info.name
 
 
+@pytest.fixture(scope="module")
+def clean_shards(tmp_path_factory):
+    return write_synthetic_shards(tmp_path_factory.mktemp("foreign") / "shards", {"train": 32, "val": 16, "test": 16},
+                                  per_shard=16)
+
+
 @pytest.fixture
-def shards(tmp_path):
-    return write_synthetic_shards(tmp_path / "shards", {"train": 32, "val": 16, "test": 16}, per_shard=16)
+def shards(clean_shards):
+    yield clean_shards
+    (clean_shards / "train" / "shard-000099.tar").unlink(missing_ok=True)  # the next case starts clean
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
