@@ -265,7 +265,20 @@ def _buffer_shuffle(samples: Iterator[dict], size: int, rng: random.Random) -> I
 def make_loader(stream: ShardStream, batch_size: int, num_workers: int, pin_memory: bool = False) -> DataLoader:
     """DataLoader over a stream; workers keep their own partition, batches are collated tensors."""
     return DataLoader(stream, batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-                      persistent_workers=False, drop_last=False)
+                      persistent_workers=False, drop_last=False,
+                      worker_init_fn=_forget_parent_thread_exit_hooks if num_workers else None)
+
+
+def _forget_parent_thread_exit_hooks(_worker_id: int) -> None:
+    # A forked worker inherits the hooks that the parent's threads registered to run at interpreter
+    # exit (Prefect's log and event services register some), but none of those threads. Running
+    # them in the worker fails (exit code 1: "DataLoader worker exited unexpectedly") whenever the
+    # loader is used inside a Prefect flow, so a worker drops them: it owns no such thread.
+    import threading
+
+    hooks = getattr(threading, "_threading_atexits", None)
+    if hooks is not None:
+        hooks.clear()
 
 
 def count_samples(shards: str | Path, split: str) -> int:

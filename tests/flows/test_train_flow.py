@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -59,6 +62,36 @@ def test_train_flow_with_explicit_config(prefect_harness, shards, tmp_path):
     summary = train_flow(cfg)
     assert summary["fusion"] == "projection" and summary["modalities"] == ["image", "audio", "text"]
 
+
+
+LOADER_AFTER_A_FLOW = """
+import sys
+from prefect import flow
+from prefect.testing.utilities import prefect_test_harness
+from mmmodel.data import ShardStream, make_loader, probe_shards, shard_paths
+
+@flow
+def noop():
+    return 1
+
+with prefect_test_harness():
+    noop()
+shards = sys.argv[1]
+dims, _ = probe_shards(shards, "test", 8, None)
+batches = list(make_loader(ShardStream(shard_paths(shards, "test"), dims, train=False), 8, 2))
+print("samples", sum(len(b["label"]) for b in batches))
+"""
+
+
+def test_loader_workers_work_in_a_process_that_ran_a_flow(shards, tmp_path):
+    # Prefect's service threads leave exit hooks behind; forked loader workers must not run them
+    # (they used to die with exit code 1 at the end of every pass).
+    script = tmp_path / "loader_after_flow.py"
+    script.write_text(LOADER_AFTER_A_FLOW)
+    done = subprocess.run([sys.executable, str(script), str(shards)], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "samples 32" in done.stdout
 
 def test_mm_train_options_override_params(shards, tmp_path):
     params = tmp_path / "params.yaml"
