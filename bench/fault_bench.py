@@ -43,8 +43,22 @@ def main() -> int:
 
     torch.set_num_threads(1)
     started = time.perf_counter()
+    done: list = []
+
+    def record(trial) -> None:
+        done.append(trial)
+        print(f"{trial.stage:6s} seed={trial.seed:3d} kills={trial.killed}/{len(trial.kill_points)} "
+              f"{'pass' if trial.passed else 'FAIL ' + trial.detail} ({trial.seconds:.1f} s)", flush=True)
+        write_results(args, done, started)  # after every trial: a cut-short sweep still leaves its results
+
     with tempfile.TemporaryDirectory(prefix="mmpipe-faults-") as work:
-        trials = run_sweep(Path(work), args.trials, args.first_seed)
+        run_sweep(Path(work), args.trials, args.first_seed, on_trial=record)
+    results = write_results(args, done, started)
+    print(json.dumps(results["stages"], indent=1))
+    return 0 if results["all_passed"] and len(done) == 3 * args.trials else 1
+
+
+def write_results(args, trials: list, started: float) -> dict:
     stages: dict[str, dict] = {}
     for stage in ("ingest", "build", "train"):
         mine = [t for t in trials if t.stage == stage]
@@ -55,15 +69,14 @@ def main() -> int:
                          "median_trial_s": sorted(t.seconds for t in mine)[len(mine) // 2] if mine else None}
     results = {
         "trials_per_stage": args.trials, "first_seed": args.first_seed,
-        "all_passed": all(t.passed for t in trials), "stages": stages,
+        "all_passed": bool(trials) and all(t.passed for t in trials), "stages": stages,
         "seconds": round(time.perf_counter() - started, 1),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "trials": [t.as_dict() for t in trials],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
-    print(json.dumps(stages, indent=1))
-    return 0 if results["all_passed"] else 1
+    return results
 
 
 if __name__ == "__main__":

@@ -80,6 +80,8 @@ def _run_trial(stage: str, seed: int, body) -> Trial:
         trial.passed = True
     except AssertionError as failure:
         trial.detail = str(failure)[:500]
+    except Exception as error:  # a trial that errors is a failed trial, recorded; the sweep goes on
+        trial.detail = f"{type(error).__name__}: {error}"[:500]
     trial.seconds = round(time.perf_counter() - started, 2)
     return trial
 
@@ -256,8 +258,6 @@ class TrainFaults:
     def trial(self, seed: int, max_kills: int = 2) -> Trial:
         import torch
 
-        from mmmodel.train import train
-
         rng = random.Random(seed)
         cfg = self._config(f"trial-{seed}")
         cfg_path = self.work / f"trial-{seed}.json"
@@ -275,7 +275,11 @@ class TrainFaults:
             saved_step = 0
             if checkpoint.exists():  # a visible checkpoint is a whole one
                 saved_step = torch.load(checkpoint, map_location="cpu", weights_only=False)["state"]["step"]
-            resumed = train(cfg)
+            # The resume runs in a fresh process too: the same code the killed run had, on disk now.
+            proc = self._start(cfg_path, self.work / f"trial-{seed}")
+            _, err = proc.communicate(timeout=600)
+            assert proc.returncode == 0, err.decode()[-2000:]
+            resumed = json.loads((self.work / f"trial-{seed}" / "summary-rank0.json").read_text())
             assert resumed["steps"] == self.reference["steps"], "resumed run ended at another step"
             assert resumed["steps_this_run"] == self.reference["steps"] - saved_step, (
                 f"did not resume from the checkpoint at step {saved_step}")
@@ -293,24 +297,31 @@ def _weights_close(a: Path, b: Path) -> bool:
     return left.keys() == right.keys() and all(torch.allclose(left[k], right[k], atol=1e-5) for k in left)
 
 
-def run_sweep(work: Path, trials_per_stage: int, first_seed: int = 0, log=print) -> list[Trial]:
-    """Prepare the three stages under ``work`` and run ``trials_per_stage`` seeded trials of each."""
+def run_sweep(work: Path, trials_per_stage: int, first_seed: int = 0, stages=("ingest", "build", "train"),
+              on_trial=print) -> list[Trial]:
+    """Prepare ``stages`` under ``work`` and run ``trials_per_stage`` seeded trials of each;
+    ``on_trial(trial)`` is called after each one."""
     from tests.mmmodel.synthetic import write_synthetic_shards
 
     work = Path(work)
-    ingest = IngestFaults(work / "ingest")
-    ingest.prepare()
-    build = BuildFaults(work / "build", work / "ingest" / "reference")
-    build.work.mkdir(parents=True, exist_ok=True)
-    build.prepare()
-    shards = write_synthetic_shards(work / "train" / "shards", {"train": 160, "val": 32, "test": 32}, per_shard=40)
-    train = TrainFaults(work / "train", shards)
-    train.prepare()
+    runners = []
+    if "ingest" in stages or "build" in stages:
+        ingest = IngestFaults(work / "ingest")
+        ingest.prepare()
+        runners += [ingest] if "ingest" in stages else []
+    if "build" in stages:
+        build = BuildFaults(work / "build", work / "ingest" / "reference")
+        build.work.mkdir(parents=True, exist_ok=True)
+        build.prepare()
+        runners.append(build)
+    if "train" in stages:
+        shards = write_synthetic_shards(work / "train" / "shards", {"train": 160, "val": 32, "test": 32}, per_shard=40)
+        train = TrainFaults(work / "train", shards)
+        train.prepare()
+        runners.append(train)
     trials = []
-    for stage in (ingest, build, train):
+    for runner in runners:
         for seed in range(first_seed, first_seed + trials_per_stage):
-            trial = stage.trial(seed)
-            log(f"{trial.stage:6s} seed={seed:3d} kills={trial.killed}/{len(trial.kill_points)} "
-                f"{'pass' if trial.passed else 'FAIL ' + trial.detail} ({trial.seconds:.1f} s)")
-            trials.append(trial)
+            trials.append(runner.trial(seed))
+            on_trial(trials[-1])
     return trials
