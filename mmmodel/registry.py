@@ -63,8 +63,13 @@ class ModelRecord:
 
 
 def default_registry_path() -> Path:
-    """``$MMPIPE_REGISTRY`` when set, else ``models/registry.json`` (relative to the working directory)."""
-    return Path(os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY)
+    """``$MMPIPE_REGISTRY``, else params.yaml ``nightly.registry``, else ``models/registry.json`` (relative paths:
+    from the working directory)."""
+    if os.environ.get(REGISTRY_ENV):
+        return Path(os.environ[REGISTRY_ENV])
+    from mmdata.params import load_params
+
+    return Path((load_params().get("nightly") or {}).get("registry") or DEFAULT_REGISTRY)
 
 
 def new_model_id(now: datetime | None = None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -94,10 +95,17 @@ def test_concurrent_writers_lose_no_record(tmp_path):
     assert len({r.id for r in Registry(path).records()}) == 45
 
 
-def test_default_path_follows_the_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("MMPIPE_REGISTRY", str(tmp_path / "elsewhere.json"))
+def test_default_path_follows_params_yaml_then_the_environment(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MMPIPE_REGISTRY", raising=False)
+    assert Registry().path == Path("models/registry.json") and champion_dir() is None
+    (tmp_path / "params.yaml").write_text("nightly:\n  registry: reg/models.json\n")
     Registry().add(record("a", CHAMPION))
-    assert (tmp_path / "elsewhere.json").is_file() and champion_dir().as_posix() == "models/a"
+    assert (tmp_path / "reg" / "models.json").is_file() and champion_dir().as_posix() == "models/a"
+    monkeypatch.setenv("MMPIPE_REGISTRY", str(tmp_path / "elsewhere.json"))
+    assert champion_dir() is None
+    Registry().add(record("b", CHAMPION))
+    assert (tmp_path / "elsewhere.json").is_file() and champion_dir().as_posix() == "models/b"
 
 
 def test_data_version_from_shard_stats_then_from_dvc_lock(tmp_path):
