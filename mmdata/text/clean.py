@@ -51,6 +51,8 @@ def html_to_text(html: str) -> str:
     import trafilatura
     from trafilatura.utils import load_html
 
+    # lxml refuses control characters (and lone surrogates) in text nodes: drop them before parsing.
+    html = remove_control_chars(html)
     tree = load_html(html)
     if tree is not None:
         for node in tree.xpath(_NON_TEXT_XPATH):
