@@ -1,5 +1,5 @@
-"""Batch augmentation on the training device: small affine jitter for images, time shift and
-SpecAugment-style masks for log-mels. Random draws come from the torch RNG, which training
+"""Batch augmentation on the training device: small affine jitter for images; random stretch, time
+shift and SpecAugment-style masks for log-mels. Random draws come from the torch RNG, which training
 re-seeds every step, so a resumed run augments exactly as an uninterrupted one."""
 
 from __future__ import annotations
@@ -44,11 +44,29 @@ def mask_spectrograms(mels: torch.Tensor, max_fraction: float) -> torch.Tensor:
     return torch.where(hidden, fill, mels)
 
 
-def augment_batch(inputs: dict[str, torch.Tensor], shift: float, rotate_deg: float, spec_mask: float) -> dict[str, torch.Tensor]:
+def warp_spectrograms(mels: torch.Tensor, max_stretch: float) -> torch.Tensor:
+    """Stretch each mel by a random factor in [1 - s, 1 + s] along the mel axis (anchored at the lowest
+    bin, like vocal tract length perturbation) and, independently, along time (anchored at frame 0,
+    a speaking-rate change). Cells read from beyond the input repeat its edge."""
+    batch = mels.shape[0]
+    scale = 1 + (torch.rand(batch, 2, device=mels.device) * 2 - 1) * max_stretch  # [:, 0] time, [:, 1] mel
+    zero = torch.zeros(batch, device=mels.device)
+    # Grid coordinates span [-1, 1]; reading at s * x + (s - 1) keeps the -1 edge where it is.
+    theta = torch.stack([torch.stack([scale[:, 0], zero, scale[:, 0] - 1], 1),
+                         torch.stack([zero, scale[:, 1], scale[:, 1] - 1], 1)], 1)
+    images = mels.unsqueeze(1)
+    grid = F.affine_grid(theta.to(mels.dtype), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, padding_mode="border", align_corners=False).squeeze(1)
+
+
+def augment_batch(inputs: dict[str, torch.Tensor], shift: float, rotate_deg: float, spec_mask: float,
+                  spec_warp: float = 0.0) -> dict[str, torch.Tensor]:
     """A new inputs dict with images and mels augmented; tokens pass through."""
     out = dict(inputs)
     if fields.IMAGE in out and (shift > 0 or rotate_deg > 0):
         out[fields.IMAGE] = jitter_images(out[fields.IMAGE], shift, rotate_deg)
+    if fields.AUDIO in out and spec_warp > 0:
+        out[fields.AUDIO] = warp_spectrograms(out[fields.AUDIO], spec_warp)
     if fields.AUDIO in out and spec_mask > 0:
         out[fields.AUDIO] = mask_spectrograms(out[fields.AUDIO], spec_mask)
     return out

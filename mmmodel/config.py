@@ -37,6 +37,9 @@ class TrainConfig(BaseModel):
     dim: int = 64  # width of every modality embedding (and of the shared space)
     conv_width: int = 16  # channels of the first conv block of the image / audio CNNs (x2 per block)
     conv_blocks: int = 3
+    pool_grid: int = 4  # CNN maps are average-pooled to grid x grid (position kept); 0 = global pool
+    convs_per_block: int = 1  # conv layers before each pooling step; 2 = VGG-style, ~2x the compute
+    audio_norm: Literal["utterance", "cmvn"] = "utterance"  # cmvn: per-mel-bin mean/variance over frames
     text_layers: int = 1  # transformer blocks over token embeddings
     text_heads: int = 2
     lowrank_rank: int = 4  # rank of the low-rank tensor fusion factors
@@ -50,6 +53,7 @@ class TrainConfig(BaseModel):
     image_shift: float = 0.1  # random translation, fraction of the image size
     image_rotate_deg: float = 10.0
     spec_mask: float = 0.15  # SpecAugment: largest masked share of mel bins / frames, and time shift
+    spec_warp: float = 0.0  # random stretch of the mel axis (vocal tract length) and time axis, +- this share
 
     # -- optimisation
     epochs: int = 10

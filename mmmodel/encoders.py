@@ -17,37 +17,75 @@ from mmmodel.config import ModelDims, TrainConfig
 
 
 class ConvEncoder(nn.Module):
-    """Conv blocks (conv-GroupNorm-GELU-pool), global average pool, linear to ``dim``.
+    """Conv blocks ((conv-GroupNorm-GELU) x ``convs_per_block``, then pool), average pooling to a
+    ``grid`` x ``grid`` map, flatten, linear to ``dim``.
+
+    The grid keeps *where* features are: a spoken digit is a sequence of sounds in time, a digit
+    image a layout of strokes. ``grid=0`` pools globally (position-free features).
 
     GroupNorm instead of BatchNorm: a sample's embedding must not depend on its batch, so that
     inference on one sample, DDP without SyncBN and masked (all-zero) inputs behave the same.
+
+    ``input_norm``: ``center`` subtracts 0.5 (images in [0, 1]); ``utterance`` standardizes each
+    input as a whole (log-mel scales differ between builds: dB vs natural log); ``cmvn`` also
+    removes each mel bin's mean and scale over the frames of the utterance (cepstral mean and
+    variance normalisation), which takes out a speaker's and a channel's fixed spectral tilt.
     """
 
     def __init__(self, in_channels: int, width: int, blocks: int, dim: int, dropout: float,
-                 standardize_input: bool) -> None:
+                 input_norm: str = "center", convs_per_block: int = 1, grid: int = 0,
+                 input_hw: tuple[int, int] = (32, 32)) -> None:
         super().__init__()
+        if input_norm not in ("center", "utterance", "cmvn"):
+            raise ValueError(f"unknown input_norm {input_norm!r}")
         layers: list[nn.Module] = []
         channels = in_channels
         for i in range(blocks):
             out = width * 2**i
-            layers += [nn.Conv2d(channels, out, 3, padding=1), nn.GroupNorm(min(4, out), out), nn.GELU(),
-                       nn.MaxPool2d(2, ceil_mode=True)]
-            channels = out
+            for _ in range(convs_per_block):
+                layers += [nn.Conv2d(channels, out, 3, padding=1), nn.GroupNorm(min(4, out), out), nn.GELU()]
+                channels = out
+            layers.append(nn.MaxPool2d(2, ceil_mode=True))
         self.body = nn.Sequential(*layers)
-        self.proj = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels, dim))
-        # Log-mel scales differ between builds (dB vs natural log): standardize each input.
-        self.standardize_input = standardize_input
+        self.grid = grid
+        if grid > 0:
+            height, width_ = input_hw
+            for _ in range(blocks):
+                height, width_ = math.ceil(height / 2), math.ceil(width_ / 2)
+            # Fixed averaging matrices (adaptive average pooling written as two matmuls): they export
+            # to ONNX for any map size, where adaptive pooling needs the size divisible by the grid.
+            self.register_buffer("pool_rows", _pool_matrix(height, grid), persistent=False)
+            self.register_buffer("pool_cols", _pool_matrix(width_, grid), persistent=False)
+        self.proj = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels * max(1, grid) ** 2, dim))
+        self.input_norm = input_norm
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """The input as the first conv sees it."""
+        if self.input_norm == "center":
+            return x - 0.5
+        if self.input_norm == "cmvn":
+            x = x - x.mean(dim=3, keepdim=True)
+            return x / (x.std(dim=3, keepdim=True) + 1e-3 * x.std(dim=(1, 2, 3), keepdim=True) + 1e-5)
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        return (x - mean) / (x.std(dim=(1, 2, 3), keepdim=True) + 1e-5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 3:
             x = x.unsqueeze(1)
-        if self.standardize_input:
-            mean = x.mean(dim=(1, 2, 3), keepdim=True)
-            std = x.std(dim=(1, 2, 3), keepdim=True)
-            x = (x - mean) / (std + 1e-5)
-        else:
-            x = x - 0.5
-        return self.proj(self.body(x).mean(dim=(2, 3)))
+        maps = self.body(self.normalize(x))
+        if self.grid == 0:
+            return self.proj(maps.mean(dim=(2, 3)))
+        pooled = self.pool_rows.to(maps.dtype) @ maps @ self.pool_cols.to(maps.dtype).T
+        return self.proj(pooled.flatten(1))
+
+
+def _pool_matrix(size: int, grid: int) -> torch.Tensor:
+    """[grid, size] rows averaging the cells adaptive average pooling gives each output cell."""
+    matrix = torch.zeros(grid, size)
+    for i in range(grid):
+        start, end = (i * size) // grid, -((-(i + 1) * size) // grid)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
 
 
 class SelfAttention(nn.Module):
@@ -111,9 +149,11 @@ class TextEncoder(nn.Module):
 def build_encoder(modality: str, dims: ModelDims, cfg: TrainConfig) -> nn.Module:
     """The encoder of one modality, sized by the config and the probed input shapes."""
     if modality == fields.IMAGE:
-        return ConvEncoder(dims.image_shape[0], cfg.conv_width, cfg.conv_blocks, cfg.dim, cfg.dropout, False)
+        return ConvEncoder(dims.image_shape[0], cfg.conv_width, cfg.conv_blocks, cfg.dim, cfg.dropout, "center",
+                           cfg.convs_per_block, cfg.pool_grid, tuple(dims.image_shape[1:]))
     if modality == fields.AUDIO:
-        return ConvEncoder(1, cfg.conv_width, cfg.conv_blocks, cfg.dim, cfg.dropout, True)
+        return ConvEncoder(1, cfg.conv_width, cfg.conv_blocks, cfg.dim, cfg.dropout, cfg.audio_norm,
+                           cfg.convs_per_block, cfg.pool_grid, tuple(dims.mel_shape))
     if modality == fields.TEXT:
         return TextEncoder(dims.vocab_size, dims.max_tokens, cfg.dim, cfg.text_layers, cfg.text_heads, cfg.dropout)
     raise ValueError(f"no encoder for modality {modality!r}")

@@ -166,7 +166,7 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
                 torch.manual_seed(cfg.seed * 1_000_003 + rank * 7_919 + state["step"])
                 inputs, mask, target = to_device(batch, dims.modalities, device)
                 if cfg.augment:
-                    inputs = augment_batch(inputs, cfg.image_shift, cfg.image_rotate_deg, cfg.spec_mask)
+                    inputs = augment_batch(inputs, cfg.image_shift, cfg.image_rotate_deg, cfg.spec_mask, cfg.spec_warp)
                 with autocast(device, cfg.amp):
                     logits, aux = ddp(inputs, mask, with_aux=True)
                     loss = F.cross_entropy(logits.float(), target, weight=weights, label_smoothing=cfg.label_smoothing)

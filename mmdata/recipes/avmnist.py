@@ -28,6 +28,7 @@ import numpy as np
 from mmdata.atomic import write_bytes_atomic
 from mmdata.recipes.common import check_output_dir, copy_if_changed, prune_stale, write_labels
 
+OCCLUDE_SIZE = 0.6  # side of the occluding block / image side (0.6: 36% of the area)
 FSDD_NAME = re.compile(r"^(?P<digit>\d)_(?P<speaker>[A-Za-z]+)_(?P<index>\d+)\.(flac|wav)$")
 
 
@@ -53,14 +54,16 @@ def _find(folder: Path, pattern: str) -> Path:
     return matches[0]
 
 
-def degrade_image(image: np.ndarray, noise: float, occlude: bool, rng: np.random.Generator) -> np.ndarray:
-    """Blend ``noise`` (0..1) of uniform noise into a grey image and optionally black out a block."""
+def degrade_image(image: np.ndarray, noise: float, occlude: bool, rng: np.random.Generator,
+                  occlude_size: float = OCCLUDE_SIZE) -> np.ndarray:
+    """Blend ``noise`` (0..1) of uniform noise into a grey image and optionally cover a square block
+    (side ``occlude_size`` of the image side, at a random place) with one random grey level."""
     out = image.astype(np.float32)
     if noise > 0:
         out = (1.0 - noise) * out + noise * rng.uniform(0, 255, size=out.shape)
     if occlude:
         h, w = out.shape[:2]
-        bh, bw = int(h * 0.6), int(w * 0.6)  # ~36% of the area, over the digit most of the time
+        bh, bw = int(h * occlude_size), int(w * occlude_size)
         top, left = rng.integers(0, h - bh + 1), rng.integers(0, w - bw + 1)
         out[top : top + bh, left : left + bw] = rng.uniform(0, 255)
     return np.clip(out, 0, 255).astype(np.uint8)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mmmodel.augment import augment_batch, mask_spectrograms
+from mmmodel.augment import augment_batch, mask_spectrograms, warp_spectrograms
 
 
 def test_augmentation_is_seeded_and_shape_preserving():
@@ -29,3 +29,15 @@ def test_spectrogram_masks_blank_with_the_sample_mean():
     # Each row is the input rolled in time, with some cells replaced by that sample's mean.
     for i in range(2):
         assert torch.isclose(out[i].mean(), mels[i].mean(), rtol=0.2)
+
+
+def test_spectrogram_warp_is_identity_at_zero_and_anchored_at_the_low_edge():
+    torch.manual_seed(0)
+    mels = torch.randn(3, 12, 40)
+    assert torch.allclose(warp_spectrograms(mels, 0.0), mels, atol=1e-5)
+    warped = warp_spectrograms(mels, 0.2)
+    assert warped.shape == mels.shape and not torch.allclose(warped, mels)
+    # A pure ramp along the mel axis stays a ramp starting near its first value (stretch about bin 0).
+    ramp = torch.arange(12.0)[None, :, None].expand(3, 12, 40).contiguous()
+    out = warp_spectrograms(ramp, 0.2)
+    assert (out[:, 0] < 1.0).all() and (out.diff(dim=1) >= -1e-5).all()
