@@ -266,21 +266,27 @@ def start(options: ServeOptions) -> dict[str, Any]:
     env = child_env(options, api_url)
     info: dict[str, Any] = {"api_url": api_url, "ui_url": f"http://{host_in_url}:{port}", "home": str(options.home),
                             "project_dir": str(options.project_dir), "pools": work_pools(options.project_dir)}
+    began = time.perf_counter()
+    timings: dict[str, float] = {}
+    info["seconds"] = timings
     try:
         server = spawn(options, SERVER, [sys.executable, "-m", "prefect", "server", "start", "--host", options.host,
                                          "--port", str(port)], env)
         wait_healthy(api_url, server, options.state_dir / "server.log", options.timeout_s)
         info["server_pid"] = server.pid
+        timings["server"] = round(time.perf_counter() - began, 1)
         info["pools_created"] = _run_api(api_url, _ensure_pools, info["pools"])
         if options.deploy:
             deploy_all(options, env)
             nightly = load_config(NightlyConfig, "nightly", options.project_dir / options.params)
             info["nightly_schedule"] = _run_api(api_url, _apply_nightly_schedule, nightly)
+            timings["deploy"] = round(time.perf_counter() - began - sum(timings.values()), 1)
         if options.worker:
             info["worker_pids"] = [spawn(options, WORKER, [sys.executable, "-m", "prefect", "worker", "start",
                                                            "--pool", pool, "--type", "process"], env).pid
                                    for pool in info["pools"][:1]]
             _wait_worker(options, api_url, info["pools"][0])
+            timings["worker"] = round(time.perf_counter() - began - sum(timings.values()), 1)
     except BaseException:
         stop(options)
         raise

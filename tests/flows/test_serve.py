@@ -101,6 +101,13 @@ def test_make_serve_runs_the_ingest_deployment_and_stops_cleanly(tmp_path):
         worker_log = (home / "serve" / "worker.log").read_text()
         assert "ingested 5 items" in worker_log  # the task says what it did
 
+        # Parameters are validated against the stage config's schema before a run is created.
+        refused = subprocess.run([sys.executable, "-m", "prefect", "deployment", "run", "ingest/default", "--params",
+                                  json.dumps({"config": {"dirs": [str(corpus)], "no_such_option": 1}})],
+                                 cwd=tmp_path, env={**env, "PREFECT_API_URL": api_url}, capture_output=True, text=True,
+                                 timeout=120)
+        assert refused.returncode != 0 and "no_such_option" in refused.stdout + refused.stderr
+
         again = subprocess.run([*serve, "start"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
         assert again.returncode == 0 and "already running" in again.stdout
     finally:
