@@ -137,6 +137,7 @@ def child_env(options: ServeOptions, api_url: str) -> dict[str, str]:
         "PREFECT_HOME": str(options.home),
         "PREFECT_API_URL": api_url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",  # offline: no upgrade prompts or banners
         "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{options.home / 'prefect.db'}",
         "PREFECT_SERVER_API_HOST": options.host,
         "PREFECT_SERVER_API_PORT": str(_port_of(api_url)),

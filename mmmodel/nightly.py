@@ -51,6 +51,18 @@ class NightlyConfig(BaseModel):
             raise ValueError(f"unknown timezone {value!r}; use an IANA name such as UTC or Europe/Berlin") from None
         return value
 
+    @field_validator("train")
+    @classmethod
+    def _train_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from mmmodel.config import TrainConfig
+
+        unknown = sorted(set(value) - set(TrainConfig.model_fields))
+        if unknown:
+            raise ValueError(f"train overrides {unknown} are not TrainConfig fields")
+        if {"out", "reports"} & set(value):
+            raise ValueError("train.out and train.reports are chosen by the nightly run (<models>/<id>, <reports>/<id>)")
+        return value
+
     @field_validator("cron")
     @classmethod
     def _five_fields(cls, value: str) -> str:

@@ -18,7 +18,8 @@ def test_defaults_and_params_section(tmp_path):
 
 
 @pytest.mark.parametrize("values", [{"timezone": "Mars/Olympus"}, {"cron": "0 2 * *"}, {"metric": "loss"},
-                                    {"margin": -0.1}, {"unknown": 1}])
+                                    {"margin": -0.1}, {"unknown": 1},
+                                    {"train": {"epoch": 3}}, {"train": {"out": "x"}}])
 def test_invalid_values_are_refused(values):
     with pytest.raises(ValidationError):
         NightlyConfig(**values)
