@@ -8,7 +8,8 @@ Data origin and licenses:
   terms of CC BY-SA 3.0 (as redistributed by most mirrors).
 
 Each recording becomes one sample: its FLAC bytes unchanged, plus an MNIST image of the same
-digit drawn deterministically from ``seed``. label = digit, group = speaker (so splits keep a
+digit drawn deterministically from ``seed`` and without replacement (no image is paired twice, so
+samples split by speaker never share a picture). label = digit, group = speaker (so splits keep a
 speaker's voice out of the other splits). The optional image noise / occlusion makes the image
 alone unreliable, so a model has to use both modalities (the benchmark's "noisy" variant).
 """
@@ -109,9 +110,13 @@ def prepare_avmnist(
         pool = rng.permutation(pool)
         # Index-major order interleaves speakers, so a cap keeps every speaker represented.
         chosen = sorted(recordings[digit], key=lambda r: (r[2], r[1]))[:per_digit]
+        if len(chosen) > len(pool):
+            # Reusing an image would put the same picture beside two speakers, i.e. in train and test.
+            raise ValueError(f"digit {digit}: {len(chosen)} recordings but only {len(pool)} MNIST images; "
+                             "every recording needs its own image (lower per_digit)")
         for n, (path, speaker, index) in enumerate(chosen):
             key = f"{digit}_{speaker}_{index}"
-            image = images[pool[n % len(pool)]]
+            image = images[pool[n]]
             if image_noise or occlude:
                 sample_rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
                 image = degrade_image(image, image_noise, occlude, sample_rng)

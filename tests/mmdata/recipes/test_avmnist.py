@@ -9,7 +9,7 @@ import pytest
 from mmdata.ingest.config import IngestConfig
 from mmdata.ingest.run import run_ingest
 from mmdata.manifest import read_raw_manifest
-from mmdata.recipes.avmnist import prepare_avmnist, read_idx
+from mmdata.recipes.avmnist import degrade_image, prepare_avmnist, read_idx
 from tests.mmdata.recipes.data import fake_shared_data, real_shared_data
 
 
@@ -80,3 +80,22 @@ def test_refuses_a_foreign_non_empty_folder(tmp_path):
     (tmp_path / "mine" / "thesis.txt").write_text("do not prune me")
     with pytest.raises(FileExistsError, match="recipe.json"):
         prepare_avmnist(fake_shared_data(tmp_path / "shared"), tmp_path / "mine")
+
+
+def test_no_image_is_paired_twice_and_a_short_pool_is_refused(tmp_path):
+    data = fake_shared_data(tmp_path / "shared")
+    out = prepare_avmnist(data, tmp_path / "av")
+    pngs = [p.read_bytes() for p in out.glob("*/*.png")]
+    assert len(pngs) == 12 and len(set(pngs)) == 12  # 4 images per digit, 4 recordings per digit
+    more = fake_shared_data(tmp_path / "more", recordings_per_speaker=3)  # 6 recordings per digit, 4 images
+    with pytest.raises(ValueError, match="only 4 MNIST images"):
+        prepare_avmnist(more, tmp_path / "av2")
+
+
+def test_occlusion_covers_a_square_of_the_given_side():
+    image = np.zeros((28, 28), np.uint8)
+    out = degrade_image(image, 0.0, True, np.random.default_rng(0), occlude_size=0.5)
+    covered = np.argwhere(out != 0)
+    assert len(covered) == 14 * 14
+    assert np.ptp(covered[:, 0]) == 13 and np.ptp(covered[:, 1]) == 13
+    assert np.array_equal(degrade_image(image, 0.0, False, np.random.default_rng(0)), image)
