@@ -51,7 +51,7 @@ def _sample_files(index: int, label: tuple[int, str, str], session: int, seed: i
     digit, sweep, mood = label
     rng = np.random.default_rng([seed, index])
     session_rng = np.random.default_rng([seed, 10_000 + session])
-    base_hz = float(session_rng.uniform(220.0, 700.0))
+    base_hz = float(session_rng.uniform(200.0, 500.0))
     # Formats vary by session so both encoders (and resampling from 22.05 kHz) are exercised.
     audio_ext, sample_rate = ("flac", 16_000) if session % 2 == 0 else ("wav", 22_050)
     image_ext = "png" if session % 3 else "jpg"
@@ -73,15 +73,16 @@ def _bad_items(good: dict[str, dict[str, bytes]], labels: dict[str, str], seed: 
     base = good[first_key]
     text = gen.mood_text("calm", rng).encode()
     wav = gen.encode_audio(gen.sweep_audio("rise", 400.0, rng, 16_000), 16_000, "wav")
-    png = gen.encode_image(gen.digit_image(3, 7, rng), "png")
+    png = gen.encode_image(gen.digit_image(gen.DIGITS[0], 7, rng), "png")
     flac = gen.encode_audio(gen.sweep_audio("fall", 400.0, rng, 16_000), 16_000, "flac")
+    rise, fall = gen.label_of(gen.DIGITS[0], "rise", "calm"), gen.label_of(gen.DIGITS[0], "fall", "calm")
     return {
-        "bad-empty-image": ({"png": b"", "wav": wav, "txt": text}, "3-rise-calm", "zero-byte PNG"),
-        "bad-garbage-audio": ({"png": png, "wav": rng.bytes(3000), "txt": text}, "3-rise-calm", "WAV of random bytes"),
-        "bad-truncated-audio": ({"png": png, "flac": flac[:300], "txt": text}, "3-fall-calm", "FLAC cut after 300 bytes"),
-        "bad-empty-text": ({"png": png, "wav": wav, "txt": b""}, "3-rise-calm", "zero-byte text"),
-        "bad-blank-text": ({"png": png, "wav": wav, "txt": b"  \n\t\n"}, "3-rise-calm", "whitespace-only text"),
-        "bad-unsupported": ({"docx": b"PK\x03\x04 not really a document"}, "3-rise-calm", "unsupported file type"),
+        "bad-empty-image": ({"png": b"", "wav": wav, "txt": text}, rise, "zero-byte PNG"),
+        "bad-garbage-audio": ({"png": png, "wav": rng.bytes(3000), "txt": text}, rise, "WAV of random bytes"),
+        "bad-truncated-audio": ({"png": png, "flac": flac[:300], "txt": text}, fall, "FLAC cut after 300 bytes"),
+        "bad-empty-text": ({"png": png, "wav": wav, "txt": b""}, rise, "zero-byte text"),
+        "bad-blank-text": ({"png": png, "wav": wav, "txt": b"  \n\t\n"}, rise, "whitespace-only text"),
+        "bad-unsupported": ({"docx": b"PK\x03\x04 not really a document"}, rise, "unsupported file type"),
         "bad-duplicate": ({image_ext: base[image_ext], audio_ext: base[audio_ext], "txt": base["txt"]},
                           labels[first_key], f"exact copy of {first_key}"),
     }

@@ -20,7 +20,7 @@ import soundfile as sf
 
 # The label is "<digit>-<sweep>-<mood>": one factor per modality, so any one modality alone can
 # name at most a quarter of the classes and only all three together name the class.
-DIGITS: tuple[int, ...] = (3, 8)
+DIGITS: tuple[int, ...] = (0, 1)
 SWEEPS: tuple[str, ...] = ("rise", "fall")
 MOODS: tuple[str, ...] = ("calm", "storm")
 
@@ -62,7 +62,7 @@ def _digit_pools() -> dict[int, np.ndarray]:
     return {d: images[digits.target == d] for d in DIGITS}
 
 
-def digit_image(digit: int, index: int, rng: np.random.Generator, noise: float = 45.0) -> np.ndarray:
+def digit_image(digit: int, index: int, rng: np.random.Generator, noise: float = 25.0) -> np.ndarray:
     """Grey uint8 image (IMAGE_PX square) of the ``index``-th bundled ``digit``, jittered and noisy."""
     pool = _digit_pools()[digit]
     small = pool[index % len(pool)]
@@ -93,7 +93,7 @@ def sweep_audio(sweep: str, base_hz: float, rng: np.random.Generator, sample_rat
     audio = rng.normal(0.0, 0.02, size=n)  # background hiss keeps the clip from being trimmed away
     length_s = rng.uniform(0.45, 0.7)
     start_s = rng.uniform(0.05, AUDIO_S - length_s - 0.05)
-    ratio = rng.uniform(1.8, 2.6)
+    ratio = rng.uniform(3.0, 4.5)
     low, high = base_hz, base_hz * ratio
     f_start, f_end = (low, high) if sweep == "rise" else (high, low)
     local = t[(t >= start_s) & (t < start_s + length_s)] - start_s
@@ -119,11 +119,11 @@ def encode_audio(audio: np.ndarray, sample_rate: int, ext: str) -> bytes:
 
 
 def mood_text(mood: str, rng: np.random.Generator) -> str:
-    """Two to four sentences of neutral filler with one word of ``mood`` placed among them."""
+    """Two sentences carrying a word of ``mood`` and zero to two of neutral filler, shuffled."""
     subject, when = _SUBJECTS[rng.integers(len(_SUBJECTS))], _TIMES[rng.integers(len(_TIMES))]
-    word = MOOD_WORDS[mood][rng.integers(len(MOOD_WORDS[mood]))]
-    sentences = [f"{subject.capitalize()} was {word} {when}."]
-    picks = rng.choice(len(_FILLER), size=int(rng.integers(1, 4)), replace=False)
+    first, second = rng.choice(MOOD_WORDS[mood], size=2, replace=False)
+    sentences = [f"{subject.capitalize()} was {first} {when}.", f"Everyone said it felt {second}."]
+    picks = rng.choice(len(_FILLER), size=int(rng.integers(0, 3)), replace=False)
     sentences += [_FILLER[i] for i in picks]
     order = rng.permutation(len(sentences))
     return " ".join(sentences[i] for i in order) + "\n"
