@@ -90,7 +90,8 @@ def nightly_flow(config: NightlyConfig | None = None, params: str = str(DEFAULT_
         if config.ingest and ingest_config.has_sources():
             ingest_flow(ingest_config)
         if config.build:
-            build_flow(load_config(BuildConfig, "build", params))
+            build_config = load_config(BuildConfig, "build", params)
+            build_flow(build_config)
 
         model_id = new_model_id()
         reports = Path(config.reports) / model_id
@@ -98,6 +99,9 @@ def nightly_flow(config: NightlyConfig | None = None, params: str = str(DEFAULT_
             **config.train, "out": str(Path(config.models) / model_id), "reports": str(reports / "train"),
             "resume": False})
         base_eval = load_config(EvaluateConfig, "evaluate", params, {"split": config.split})
+        if config.build and Path(build_config.out) != Path(train_config.shards):
+            logger.warning("build writes %s but train reads %s: the challenger does not see the new build",
+                           build_config.out, train_config.shards)
         register_challenger(registry, model_id, train_config)
         try:
             train_flow(train_config)

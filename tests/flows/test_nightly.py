@@ -116,3 +116,11 @@ def test_a_failing_challenger_is_recorded_and_the_champion_stays(prefect_harness
     assert len(failed) == 1 and "no shards for split 'nowhere'" in failed[0].reason
     assert registry.champion() == champion
     assert champion_dir(registry.path) == tmp_path / "models" / "champion-1"
+
+
+def test_a_champion_that_cannot_be_scored_is_replaced(prefect_harness, shards, tmp_path):
+    registry = Registry(tmp_path / "models" / "registry.json")
+    registry.add(ModelRecord(id="gone", model_dir=str(tmp_path / "models" / "gone"), status=CHAMPION, created=utc_now()))
+    result = nightly_flow(params=write_params(tmp_path, shards, train=WORSE))
+    assert result["promoted"] and "could not be scored" in result["reason"]
+    assert registry.get("gone").status == RETIRED and registry.champion().id == result["model_id"]
