@@ -155,3 +155,17 @@ def test_ids_sort_by_time_and_table_lists_newest_first():
     text = console.export_text()
     assert text.index("bbbbbb") < text.index("aaaaaa")
     assert "0.7500" in text and "shards:01234567" in text and "champion" in text
+
+
+def test_mm_predict_defaults_to_the_champion(tmp_path, monkeypatch):
+    from mmmodel.predict import PredictError, default_model_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MMPIPE_REGISTRY", raising=False)
+    with pytest.raises(PredictError, match="no registry champion"):
+        default_model_dir()
+    Registry().add(record("m1", CHAMPION))
+    with pytest.raises(PredictError):  # registered, but its directory is gone
+        default_model_dir()
+    (tmp_path / "models" / "m1").mkdir(parents=True)
+    assert default_model_dir() == Path("models/m1")
