@@ -58,6 +58,8 @@ def _env(root: Path, prefect_home: Path) -> dict[str, str]:
         PREFECT_HOME=str(prefect_home),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "2"),
+        # Spinning OpenMP threads make torch many times slower on busy shared cores (as `mm demo` sets it).
+        OMP_WAIT_POLICY=env.get("OMP_WAIT_POLICY", "PASSIVE"),
         GIT_AUTHOR_NAME="mmpipe test", GIT_AUTHOR_EMAIL="test@example.invalid",
         GIT_COMMITTER_NAME="mmpipe test", GIT_COMMITTER_EMAIL="test@example.invalid",
     )
