@@ -8,7 +8,12 @@
    fourth (MNIST images are drawn without replacement, so train and test images are disjoint);
    fused vs image-only vs audio-only, on clean images and on a noisy-image variant.
 
+The noisy variant blends 80% uniform noise into every image (train and test), calibrated so that
+image-only lands near MultiBench AV-MNIST's ~60-70%; `--occlude` also covers a block of each image.
+
 Usage: python bench/model_bench.py [--quick] [--device auto|cpu|cuda] [--skip-real] [--skip-throughput]
+       [--variants clean,noisy] [--work DIR] [--out FILE]
+       python bench/model_bench.py --merge A.json B.json [--out FILE]   (combine per-variant runs)
 """
 
 from __future__ import annotations
@@ -121,9 +126,19 @@ def throughput(work: Path, device: str, quick: bool) -> dict:
 # ---------------------------------------------------------------- AV-MNIST on real data
 
 
+PLACES: dict[str, str] = {}  # absolute prefix -> what the recorded commands show instead
+
+
+def portable(text: str) -> str:
+    """``text`` with machine paths replaced (scratch -> $WORK, data -> ../shared/data, repo -> relative)."""
+    for prefix, shown in sorted(PLACES.items(), key=lambda item: -len(item[0])):
+        text = text.replace(prefix, shown)
+    return text
+
+
 def run(cmd: list[str], log: list[str], cwd: Path) -> None:
-    """Run one `mm` command, record it, fail loudly with its output."""
-    log.append(" ".join(cmd))
+    """Run one `mm` command, record it (with portable paths), fail loudly with its output."""
+    log.append(portable(" ".join(cmd)))
     print("$", " ".join(cmd), flush=True)
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -164,7 +179,7 @@ def prepare_variant(work: Path, data: Path, variant: str, recipe_flags: list[str
     root = work / variant
     per_digit = ["--per-digit", "40"] if quick else []
     run([mm, "recipe", "avmnist", "--data", str(data), "--out", str(root / "corpus"), *recipe_flags, *per_digit], log, work)
-    log.append(f"# split {root / 'corpus'} by speaker: {HELD_OUT_SPEAKER} -> test corpus, others -> train corpus")
+    log.append(f"# split {portable(str(root / 'corpus'))} by speaker: {HELD_OUT_SPEAKER} -> test corpus, others -> train corpus")
     counts = split_by_speaker(root / "corpus", root / "train_corpus", root / "test_corpus", HELD_OUT_SPEAKER)
     params = root / "params.yaml"
     params.write_text(json.dumps({"build": {"splits": {"train": 0.9, "val": 0.1}}}))  # JSON is YAML
@@ -183,6 +198,7 @@ def fit_variant(root: Path, device: str, epochs: int, log: list[str], use_cli: b
     # Loader workers only where cores are plentiful beside an accelerator; the CPU box has two cores.
     workers = min(4, os.cpu_count() or 1) if torch.cuda.is_available() else 0
     train_args = dict(epochs=epochs, batch_size=32, lr=0.002, early_stopping_patience=8, num_workers=workers, **size)
+    log.append(f"# {portable(str(root / 'train_params.yaml'))}: {json.dumps({'train': train_args})}")
     train_cmd = ["mm", "train", "--shards", str(root / "shards"), "--out", str(root / "model"), "--reports",
                  str(root / "reports_train"), "--device", device, "--unimodal-baselines", "--no-progress",
                  "--params", str(root / "train_params.yaml")]
@@ -199,7 +215,7 @@ def fit_variant(root: Path, device: str, epochs: int, log: list[str], use_cli: b
             from mmmodel.config import TrainConfig
             from mmmodel.train import train
 
-            log.append(" ".join(train_cmd) + "   # run through mmmodel.train.train")
+            log.append(portable(" ".join(train_cmd)) + "   # run through mmmodel.train.train")
             summary = train(TrainConfig(shards=str(root / "shards"), out=str(root / "model"), progress=False,
                                         reports=str(root / "reports_train"), device=device, unimodal_baselines=True,
                                         **train_args), Console(quiet=True))
@@ -213,7 +229,7 @@ def fit_variant(root: Path, device: str, epochs: int, log: list[str], use_cli: b
         from mmmodel.config import EvaluateConfig
         from mmmodel.evaluate import evaluate
 
-        log.append(" ".join(eval_cmd) + "   # run through mmmodel.evaluate.evaluate")
+        log.append(portable(" ".join(eval_cmd)) + "   # run through mmmodel.evaluate.evaluate")
         evaluate(EvaluateConfig(model=str(root / "model"), shards=str(root / "shards_test"), split="test",
                                 out=str(root / "report"), device=device, progress=False), Console(quiet=True))
     metrics = json.loads((root / "report" / "metrics.json").read_text())
@@ -226,36 +242,80 @@ def fit_variant(root: Path, device: str, epochs: int, log: list[str], use_cli: b
         "fused_minus_best_unimodal_points": round(100 * (metrics["accuracy"] - best_unimodal), 2),
         "ablations": {k: v["accuracy"] for k, v in metrics["ablations"].items()},
         "n_test": metrics["n_samples"], "gpu": gpu.summary(), "best_epoch": summary.get("best_epoch"),
+        "train_params": train_args,
     }
+
+
+def targets(avmnist: dict) -> dict:
+    """Issue item 7: clean fused accuracy >= 99%; noisy fused >= best unimodal + 10 points."""
+    met = {}
+    if "clean" in avmnist:
+        met["clean_fused_ge_0.99"] = avmnist["clean"]["fused_accuracy"] >= 0.99
+    if "noisy" in avmnist:
+        met["noisy_fused_ge_best_unimodal_plus_10_points"] = avmnist["noisy"]["fused_minus_best_unimodal_points"] >= 10
+    return met
+
+
+def merge_reports(paths: list[Path], out: Path) -> dict:
+    """One results file from per-variant runs (e.g. clean and noisy run as two concurrent processes)."""
+    merged: dict = {"command": portable(" ".join([".venv/bin/python", *sys.argv])), "runs": [], "avmnist": {}}
+    for path in paths:
+        report = json.loads(path.read_text())
+        merged["runs"].append({"command": report["command"], "variants": sorted(set(report.get("avmnist", {})) - {"targets"})})
+        merged.setdefault("machine", report["machine"])
+        merged.setdefault("quick", report["quick"])
+        if "throughput" in report:
+            merged["throughput"] = report["throughput"]
+        merged["avmnist"].update({k: v for k, v in report.get("avmnist", {}).items() if k != "targets"})
+    merged["avmnist"]["targets"] = targets(merged["avmnist"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(merged, indent=1) + "\n")
+    return merged
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run, not the reported numbers)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=20)
+    # Calibrated so that image-only lands near MultiBench AV-MNIST's ~60-70% (uniform noise blended at
+    # 80%: the digit's contrast is below the noise's spread). With --occlude the image is far harder.
     parser.add_argument("--noise", type=float, default=0.8, help="image noise of the noisy variant (0..1)")
+    parser.add_argument("--occlude", action="store_true", help="noisy variant: also cover a block of each image")
     parser.add_argument("--skip-real", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
     parser.add_argument("--dim", type=int, default=64, help="model width (TrainConfig.dim)")
     parser.add_argument("--conv-width", type=int, default=16, help="first conv block channels")
     parser.add_argument("--fusion", default="concat", help="concat | attention | projection | lowrank")
-    parser.add_argument("--modality-dropout", type=float, default=0.2)
+    # Higher than the library default: with one strong and one weak modality, hiding the strong one
+    # often is what makes the weak encoder learn enough to correct it.
+    parser.add_argument("--modality-dropout", type=float, default=0.3)
     parser.add_argument("--variants", default="clean,noisy", help="AV-MNIST variants to run (comma-separated)")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--prebuilt", type=Path, default=None,
                         help="folder with <variant>/shards and <variant>/shards_test built earlier by this script: "
                              "skip recipe/ingest/build and train through the Python API (GPU machines without the data stack)")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None,
+                        help="only combine results files of earlier per-variant runs into --out (no training)")
     args = parser.parse_args()
+    if args.merge:
+        PLACES[str(REPO) + "/"] = ""
+        print(json.dumps(merge_reports(args.merge, args.out)["avmnist"]["targets"]))
+        return 0
 
     import torch
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
-    work = args.work or Path(tempfile.mkdtemp(prefix="mmpipe-model-bench-"))
+    work = (args.work or Path(tempfile.mkdtemp(prefix="mmpipe-model-bench-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
+    data = shared_data()
+    PLACES.update({str(work): "$WORK", str(REPO) + "/": ""})
+    if data is not None:
+        PLACES[str(data.resolve())] = "../shared/data"
+        PLACES[str(data)] = "../shared/data"
     report: dict = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": portable(" ".join([".venv/bin/python", *sys.argv])),
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
         "quick": args.quick,
@@ -263,8 +323,7 @@ def main() -> int:
     if not args.skip_throughput:
         report["throughput"] = throughput(work, args.device, args.quick)
         print(json.dumps(report["throughput"], indent=1), flush=True)
-    data = shared_data()
-    variants = {"clean": [], "noisy": ["--image-noise", str(args.noise), "--occlude"]}
+    variants = {"clean": [], "noisy": ["--image-noise", str(args.noise), *(["--occlude"] if args.occlude else [])]}
     if args.skip_real:
         report["avmnist"] = {"skipped": "--skip-real"}
     elif data is None and args.prebuilt is None:
@@ -287,14 +346,8 @@ def main() -> int:
                                   "modality_dropout": args.modality_dropout})
             report["avmnist"][name] = {"samples": counts, **result, "commands": log}
             print(json.dumps({k: v for k, v in result.items() if k != "commands"}), flush=True)
-        targets = {}
-        if "clean" in report["avmnist"]:
-            targets["clean_fused_ge_0.99"] = report["avmnist"]["clean"]["fused_accuracy"] >= 0.99
-        if "noisy" in report["avmnist"]:
-            noisy = report["avmnist"]["noisy"]
-            targets["noisy_fused_ge_best_unimodal_plus_10_points"] = noisy["fused_minus_best_unimodal_points"] >= 10
-        report["avmnist"]["targets"] = targets
-        print(json.dumps(targets), flush=True)
+        report["avmnist"]["targets"] = targets(report["avmnist"])
+        print(json.dumps(report["avmnist"]["targets"]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out}")
