@@ -61,12 +61,32 @@ def clipped_ratio(wave: np.ndarray, level: float = 0.999) -> float:
     return float(np.count_nonzero(np.abs(wave) >= level)) / max(1, wave.size)
 
 
-def trim_silence(wave: np.ndarray, top_db: float, frame_length: int = 512, hop_length: int = 128) -> np.ndarray:
-    """Cut leading/trailing frames quieter than ``peak - top_db`` (librosa.effects.trim)."""
-    import librosa
+def _padded(wave: np.ndarray, before: int, after: int) -> np.ndarray:
+    """``wave`` with zeros around it (``np.pad(mode="constant")`` without its per-call overhead)."""
+    out = np.zeros(wave.size + before + after, dtype=wave.dtype)
+    out[before : before + wave.size] = wave
+    return out
 
-    trimmed, _ = librosa.effects.trim(wave, top_db=top_db, frame_length=frame_length, hop_length=hop_length)
-    return trimmed
+
+def trim_silence(wave: np.ndarray, top_db: float, frame_length: int = 512, hop_length: int = 128) -> np.ndarray:
+    """Cut leading/trailing frames quieter than ``peak - top_db``: ``librosa.effects.trim`` on a mono wave.
+
+    The same centered frame RMS, dB conversion and threshold, in the same float32 operations (so the
+    same cut points), without librosa's per-call validation and framing, which cost more than the
+    arithmetic on short clips. ``test_trim_matches_librosa`` holds it to librosa's cut points.
+    """
+    half = frame_length // 2
+    squares = _padded(np.square(wave, dtype=np.float32), half, half)
+    frames = np.lib.stride_tricks.sliding_window_view(squares, frame_length)[::hop_length]
+    magnitude = np.sqrt(frames.mean(axis=-1, dtype=np.float32))
+    amin = 1e-5**2  # librosa.amplitude_to_db's amin, squared as it does
+    power = np.square(magnitude)
+    db = 10.0 * np.log10(np.maximum(amin, power))
+    db -= 10.0 * np.log10(np.maximum(amin, magnitude.max() ** 2))
+    loud = np.flatnonzero(db > -top_db)
+    if loud.size == 0:
+        return wave[:0]
+    return wave[int(loud[0]) * hop_length : min(wave.size, (int(loud[-1]) + 1) * hop_length)]
 
 
 def normalize_peak(wave: np.ndarray, target_peak: float) -> np.ndarray:
@@ -103,7 +123,7 @@ def pad_or_crop(wave: np.ndarray, length: int) -> np.ndarray:
     """Zero-pad at the end or crop from the start to exactly ``length`` samples."""
     if wave.size >= length:
         return np.ascontiguousarray(wave[:length])
-    return np.pad(wave, (0, length - wave.size))
+    return _padded(wave, 0, length - wave.size)
 
 
 @functools.lru_cache(maxsize=8)
@@ -129,7 +149,7 @@ def power_spectrogram(wave: np.ndarray, n_fft: int, hop_length: int) -> np.ndarr
     """
     import scipy.fft
 
-    padded = np.pad(wave, n_fft // 2)
+    padded = _padded(wave, n_fft // 2, n_fft // 2)
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]
     spectrum = scipy.fft.rfft(frames * _hann(n_fft), axis=-1)
     return (spectrum.real**2 + spectrum.imag**2).T
@@ -138,12 +158,12 @@ def power_spectrogram(wave: np.ndarray, n_fft: int, hop_length: int) -> np.ndarr
 def log_mel(wave: np.ndarray, rate: int, n_fft: int, hop_length: int, n_mels: int) -> np.ndarray:
     """Log-mel spectrogram in dB (float32 [n_mels, frames]) of the already-resampled waveform.
 
-    Same values as ``librosa.feature.melspectrogram`` + ``power_to_db(ref=1, top_db=80)``.
+    Same values as ``librosa.feature.melspectrogram`` + ``power_to_db(ref=1, top_db=80)``; the dB
+    step is ``power_to_db``'s arithmetic inlined (with ref=1 its reference term is 0).
     """
-    import librosa
-
     mel = mel_basis(rate, n_fft, n_mels) @ power_spectrogram(wave, n_fft, hop_length)
-    return librosa.power_to_db(mel, ref=1.0, top_db=80.0).astype(np.float32)
+    db = 10.0 * np.log10(np.maximum(1e-10, mel))
+    return np.maximum(db, db.max() - 80.0).astype(np.float32, copy=False)
 
 
 def mfcc_from_log_mel(log_mel_db: np.ndarray, n_mfcc: int) -> np.ndarray:
@@ -153,14 +173,21 @@ def mfcc_from_log_mel(log_mel_db: np.ndarray, n_mfcc: int) -> np.ndarray:
     return librosa.feature.mfcc(S=log_mel_db, n_mfcc=n_mfcc).astype(np.float32)
 
 
+def pcm16(wave: np.ndarray) -> np.ndarray:
+    """int16 samples of a float wave, as libsndfile (>= 1.1) converts floats: x * 32768, clipped, rounded half even."""
+    scaled = np.multiply(wave, np.float32(0x8000), dtype=np.float32)
+    return np.rint(np.clip(scaled, -0x8000, 0x7FFF, out=scaled), out=scaled).astype(np.int16)
+
+
 def encode_flac(wave: np.ndarray, rate: int) -> bytes:
     """16-bit FLAC bytes of a mono waveform (no tags: same samples -> same bytes).
 
     Compression level 0: encoding at the default level costs about as much as the log-mel,
-    for a few percent smaller files.
+    for a few percent smaller files. The samples are handed over as int16 (``pcm16``, the
+    conversion libsndfile would do itself, but vectorised): same bytes, less time in the encoder.
     """
     buffer = io.BytesIO()
-    sf.write(buffer, np.clip(wave, -1.0, 1.0), rate, format="FLAC", subtype="PCM_16", compression_level=0.0)
+    sf.write(buffer, pcm16(wave), rate, format="FLAC", subtype="PCM_16", compression_level=0.0)
     return buffer.getvalue()
 
 
