@@ -26,18 +26,22 @@ def write_corpus(out: str, seed: int) -> dict[str, Any]:
 
 
 @flow(name="demo", log_prints=True)
-def demo_flow(corpus: str | None = None, seed: int = 0, params: str = str(DEFAULT_PARAMS)) -> dict[str, Any]:
+def demo_flow(
+    corpus: str | None = None, seed: int = 0, params: str = str(DEFAULT_PARAMS), unimodal_baselines: bool = True
+) -> dict[str, Any]:
     """Write the demo corpus to ``corpus`` (default: first ``ingest.dirs``) and run every stage on it.
 
     Stage settings come from ``params``; the corpus folder replaces the ingest sources, and training
-    starts fresh (no resume), so a re-run never continues a model of an earlier corpus.
+    starts fresh (no resume), so a re-run never continues a model of an earlier corpus. With
+    ``unimodal_baselines`` one single-modality model per modality is trained too (same budget), so
+    the metrics compare the fused model with each modality alone as well as with each one removed.
     """
     started = time.perf_counter()
     ingest_cfg = load_config(IngestConfig, "ingest", params)
     corpus = corpus or (ingest_cfg.dirs[0] if ingest_cfg.dirs else "data/demo")
     ingest_cfg = ingest_cfg.model_copy(update={"dirs": [corpus], "tables": [], "crawl": []})
     build_cfg = load_config(BuildConfig, "build", params)
-    train_cfg = load_config(TrainConfig, "train", params, {"resume": False})
+    train_cfg = load_config(TrainConfig, "train", params, {"resume": False, "unimodal_baselines": unimodal_baselines})
     evaluate_cfg = load_config(EvaluateConfig, "evaluate", params)
 
     written = write_corpus(corpus, seed)

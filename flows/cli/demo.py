@@ -41,6 +41,7 @@ def demo_command(
     corpus_only: bool = typer.Option(False, "--corpus-only", help="only write the corpus (the DVC pipeline's first stage)"),
     seed: int = typer.Option(0, "--seed", help="corpus seed (same seed, byte-identical files)"),
     params: Path = typer.Option(DEFAULT_PARAMS, "--params", help="params file of the stages"),
+    baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="also train one model per modality alone"),
 ) -> None:
     """Write a small offline image+audio+text corpus, run ingest -> build -> train -> evaluate, print metrics."""
     console = Console()
@@ -63,7 +64,7 @@ def demo_command(
     from flows.demo import demo_flow
 
     try:
-        result = demo_flow(corpus=str(corpus), seed=seed, params=str(params))
+        result = demo_flow(corpus=str(corpus), seed=seed, params=str(params), unimodal_baselines=baselines)
     except (FileExistsError, FileNotFoundError, ValueError, RuntimeError) as err:
         console.print(f"[red]demo: {err}")
         raise typer.Exit(2) from None

@@ -5,7 +5,7 @@ Layout (the DESIGN.md directory source)::
     <out>/session-07/s07-0123.png|.jpg   the digit (image factor)
     <out>/session-07/s07-0123.wav|.flac  the sweep (audio factor)
     <out>/session-07/s07-0123.txt        the mood (text factor)
-    <out>/bad/...                         deliberately broken items (they end dropped, with reasons)
+    <out>/bad/...                         deliberately broken items and an exact copy (dropped, with reasons)
     <out>/unlabelled-0001.*               a sample labels.csv does not name (dropped: missing label)
     <out>/labels.csv                      key,label,group (group = recording session)
     <out>/recipe.json                     origin, license and settings
@@ -83,7 +83,8 @@ def _bad_items(good: dict[str, dict[str, bytes]], labels: dict[str, str], seed: 
         "bad-empty-text": ({"png": png, "wav": wav, "txt": b""}, rise, "zero-byte text"),
         "bad-blank-text": ({"png": png, "wav": wav, "txt": b"  \n\t\n"}, rise, "whitespace-only text"),
         "bad-unsupported": ({"docx": b"PK\x03\x04 not really a document"}, rise, "unsupported file type"),
-        "bad-duplicate": ({image_ext: base[image_ext], audio_ext: base[audio_ext], "txt": base["txt"]},
+        # Sorts after the original, so the build keeps the original and drops this copy.
+        f"{first_key}-copy": ({image_ext: base[image_ext], audio_ext: base[audio_ext], "txt": base["txt"]},
                           labels[first_key], f"exact copy of {first_key}"),
     }
 

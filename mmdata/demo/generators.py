@@ -34,7 +34,7 @@ _SUBJECTS = ("the harbour", "the valley", "our street", "the old mill", "the sta
 _TIMES = ("this morning", "at noon", "in the evening", "overnight", "before dawn", "after lunch", "all afternoon")
 _FILLER = (
     "A delivery van passed by twice.", "Someone left a bicycle near the gate.", "The bakery opened a little late.",
-    "Two boats were being painted.", "A dog barked at the postman.", "The clock on the tower is still wrong.",
+    "Two boats were being painted.", "A dog barked at the postman.", "The clock on the tower is wrong again.",
     "Children walked to school in pairs.", "A train was counted at seven minutes past.", "The lamps were switched on.",
     "Sacks of flour were unloaded.", "A notice about the fair went up.", "The ferry timetable was changed.",
 )
