@@ -90,3 +90,41 @@ def test_flac_bytes_equal_libsndfiles_own_conversion(source):
     for wave in waves:
         wave = (wave * np.float32(0.9 / max(1e-6, float(np.abs(wave).max())))).astype(np.float32)
         assert encode_flac(wave, 16000) == flac_via_float(wave, 16000)
+
+
+def loudness_cases() -> list[tuple[np.ndarray, int]]:
+    rng = np.random.default_rng(11)
+    t = np.arange(2 * 16000) / 16000
+    speech_like = (0.3 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 1.5 * t) > 0)).astype(np.float32)
+    fading = np.arange(6 * 16000) / 16000
+    fading = (0.5 * rng.standard_normal(fading.size) * 10 ** (-2 * fading / 6)).astype(np.float32)
+    return [
+        (speech_like, 16000),  # loud blocks and silent blocks: both gates decide
+        (fading, 16000),  # block loudness falls 40 dB in steps under 1 dB: a gate moved by 1 dB changes the result
+        ((0.02 * rng.standard_normal(22050 * 3)).astype(np.float32), 22050),
+        (np.concatenate([np.zeros(8000, np.float32), (0.5 * rng.standard_normal(4000)).astype(np.float32)]), 8000),
+        ((1e-5 * rng.standard_normal(16000)).astype(np.float32), 16000),  # below the -70 LUFS absolute gate
+        (np.zeros(6401, np.float32), 16000),  # silence: -inf
+        ((0.1 * np.sin(2 * np.pi * 1000 * np.arange(44100) / 44100)).astype(np.float32), 44100),
+    ]
+
+
+@pytest.mark.parametrize("source", ["generated", "fsdd"])
+def test_loudness_matches_pyloudnorm(source):
+    import pyloudnorm
+
+    from mmdata.audio.kernels import integrated_loudness
+
+    if source == "generated":
+        cases = loudness_cases()
+    else:
+        waves = [w for w in fsdd_waves(80) if w.size > 0.4 * 8000 + 1]
+        cases = [(w, 8000) for w in waves] + [(resample(w, 8000, 16000), 16000) for w in waves[:20]]
+    assert len(cases) >= 6
+    for wave, rate in cases:
+        expected = pyloudnorm.Meter(rate).integrated_loudness(wave.astype(np.float64))
+        ours = integrated_loudness(wave, rate)
+        if np.isinf(expected):
+            assert ours == expected
+        else:
+            assert abs(ours - expected) < 1e-9, (rate, wave.size, ours, expected)
