@@ -5,8 +5,10 @@ Shared by the short test (`test_faults.py`, a few trials per stage, part of `mak
 long sweep (`bench/fault_bench.py`, 20+ trials per stage). Each stage is a small class that makes
 its reference once (`prepare`) and then runs independent trials (`trial(seed)`), each in a fresh
 output directory. Kill points come from ``random.Random(seed)``: either a delay after the child
-process started (anywhere in the run, startup included) or, for ingest, the library's own fault
-hook (`MMPIPE_INGEST_KILL_AFTER`: after N finished items, or between journal and manifest).
+process started (a fraction ``span`` of an uninterrupted run's wall time, startup included; the
+wall time is re-measured whenever a child finishes a whole run before its kill) or, for ingest,
+the library's own fault hook (`MMPIPE_INGEST_KILL_AFTER`: after N finished items, or between
+journal and manifest).
 """
 
 from __future__ import annotations
@@ -53,15 +55,26 @@ class Trial:
         return asdict(self)
 
 
-def _kill_after(proc: subprocess.Popen, delay_s: float) -> bool:
-    """SIGKILL ``proc`` ``delay_s`` after now unless it ends first; True when the kill landed."""
+def _kill_after(proc: subprocess.Popen, delay_s: float) -> tuple[bool, float]:
+    """SIGKILL ``proc`` ``delay_s`` after now unless it ends first: (whether the kill landed, seconds run).
+
+    A process that ends on its own must have succeeded: any other exit is a failure, not a miss.
+    """
+    started = time.perf_counter()
     try:
-        proc.wait(timeout=delay_s)
-        return False
+        _, err = proc.communicate(timeout=delay_s)
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        return True
+        proc.communicate()
+        return True, time.perf_counter() - started
+    assert proc.returncode == 0, f"exit {proc.returncode} without a kill: {(err or b'')[-1500:]!r}"
+    return False, time.perf_counter() - started
+
+
+def _delay(rng: random.Random, kill: int, wall_s: float, span: tuple[float, float]) -> float:
+    # A re-run after a kill has less left to do: aim later kills into the first half of a full run.
+    low, high = span
+    return rng.uniform(low, high if kill == 0 else (low + high) / 2) * wall_s
 
 
 def _temporaries(root: Path) -> list[str]:
@@ -118,12 +131,12 @@ class IngestFaults:
         if (out / "manifest.parquet").exists():
             read_raw_manifest(out)  # a visible manifest is a complete one
 
-    def trial(self, seed: int, max_kills: int = 2) -> Trial:
+    def trial(self, seed: int, max_kills: int = 2, span: tuple[float, float] = (0.05, 1.0)) -> Trial:
         rng = random.Random(seed)
         out = self.work / f"trial-{seed}"
 
         def body(trial: Trial) -> None:
-            for _ in range(rng.randint(1, max_kills)):
+            for kill in range(rng.randint(1, max_kills)):
                 if rng.random() < 0.5:
                     point = "manifest" if rng.random() < 0.2 else str(rng.randint(1, self.n_work_items))
                     trial.kill_points.append(f"hook:{point}")
@@ -131,11 +144,14 @@ class IngestFaults:
                     trial.killed += proc.returncode == -signal.SIGKILL
                     assert proc.returncode in (0, -signal.SIGKILL), proc.stderr[-2000:]
                 else:
-                    delay = rng.uniform(0.05, 1.1) * self.wall_s
+                    delay = _delay(rng, kill, self.wall_s, span)
                     trial.kill_points.append(f"time:{delay:.2f}s")
                     proc = subprocess.Popen(_mm_ingest_argv(self.params, out), cwd=self.params.parent,
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    trial.killed += _kill_after(proc, delay)
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                    landed, ran_s = _kill_after(proc, delay)
+                    trial.killed += landed
+                    if not landed and kill == 0:  # a whole run from scratch: calibrates later delays
+                        self.wall_s = min(self.wall_s, ran_s)
                 self._visible_state_is_whole(out)
             finished = mm_ingest(self.params, out)
             assert finished.returncode == 0, finished.stderr[-2000:]
@@ -203,15 +219,18 @@ class BuildFaults:
         for meta in out.glob("*.json"):
             json.loads(meta.read_text())
 
-    def trial(self, seed: int, max_kills: int = 2) -> Trial:
+    def trial(self, seed: int, max_kills: int = 2, span: tuple[float, float] = (0.05, 1.0)) -> Trial:
         rng = random.Random(seed)
         out = self.work / f"trial-{seed}"
 
         def body(trial: Trial) -> None:
-            for _ in range(rng.randint(1, max_kills)):
-                delay = rng.uniform(0.05, 1.1) * self.wall_s
+            for kill in range(rng.randint(1, max_kills)):
+                delay = _delay(rng, kill, self.wall_s, span)
                 trial.kill_points.append(f"time:{delay:.2f}s")
-                trial.killed += _kill_after(self._start(out), delay)
+                landed, ran_s = _kill_after(self._start(out), delay)
+                trial.killed += landed
+                if not landed and kill == 0:
+                    self.wall_s = min(self.wall_s, ran_s)
                 self._visible_state_is_whole(out)
             run_build(self.config(out))  # the re-run, in this process
             assert _shard_bytes(out) == self.shards, "shards differ from the uninterrupted build"
@@ -255,7 +274,7 @@ class TrainFaults:
 
         return tiny_config(self.work / name, self.shards, **self.common)
 
-    def trial(self, seed: int, max_kills: int = 2) -> Trial:
+    def trial(self, seed: int, max_kills: int = 2, span: tuple[float, float] = (0.05, 1.0)) -> Trial:
         import torch
 
         rng = random.Random(seed)
@@ -266,10 +285,13 @@ class TrainFaults:
         checkpoint = out / "checkpoints" / "last.pt"
 
         def body(trial: Trial) -> None:
-            for _ in range(rng.randint(1, max_kills)):
-                delay = rng.uniform(0.05, 1.1) * self.wall_s
+            for kill in range(rng.randint(1, max_kills)):
+                delay = _delay(rng, kill, self.wall_s, span)
                 trial.kill_points.append(f"time:{delay:.2f}s")
-                trial.killed += _kill_after(self._start(cfg_path, self.work / f"trial-{seed}"), delay)
+                landed, ran_s = _kill_after(self._start(cfg_path, self.work / f"trial-{seed}"), delay)
+                trial.killed += landed
+                if not landed and kill == 0:
+                    self.wall_s = min(self.wall_s, ran_s)
                 if (out / "model.pt").exists():
                     torch.load(out / "model.pt", weights_only=True)  # visible weights are whole
             saved_step = 0
