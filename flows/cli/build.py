@@ -35,7 +35,7 @@ def build_command(
     from mmdata.build.lock import BuildLocked
 
     try:
-        if as_flow:
+        if as_flow or cfg.dask_address:  # partitions reach a Dask cluster through the flow's task runner
             from flows.build import build_flow
 
             stats = build_flow(cfg)

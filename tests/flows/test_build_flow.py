@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from flows.build import build_flow, make_task_runner
+from flows.cli import app
 from mmdata.build.config import BuildConfig
 from tests.mmdata.build.corpus import make_raw_corpus
 
@@ -57,8 +59,17 @@ def test_flow_on_a_dask_cluster_matches_the_plain_build(prefect_harness, raw, tm
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         stats = build_flow(BuildConfig(raw=str(raw), out=str(tmp_path / "dask"), partitions=2,
                                        dask_address=cluster.scheduler_address))
+        flow_tasks = len(cluster.scheduler.transition_log)
+        # `mm build --dask-address` (without --flow) must reach the cluster too, not build locally.
+        result = CliRunner().invoke(app, ["build", "--params", str(tmp_path / "none.yaml"), "--raw", str(raw),
+                                          "--out", str(tmp_path / "cli"), "--partitions", "2",
+                                          "--dask-address", cluster.scheduler_address])
+        cli_tasks = len(cluster.scheduler.transition_log) - flow_tasks
     assert stats["samples"]["ok"] == 9
     assert _shards(tmp_path / "dask") == _shards(tmp_path / "plain")
+    assert result.exit_code == 0, result.output
+    assert flow_tasks > 0 and cli_tasks > 0
+    assert _shards(tmp_path / "cli") == _shards(tmp_path / "plain")
 
 
 def test_python_m_flows_build_reads_params_yaml(raw, tmp_path):
