@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +56,6 @@ def demo_command(
         console.print(f"demo corpus: {summary['samples']} samples, {summary['files']} files "
                       f"({len(summary['bad_items'])} deliberately broken items) in {summary['out']}")
         return
-    # OpenMP threads spin while they wait; on a shared or busy machine that makes the small demo
-    # model ~15x slower (measured: 1.1 s vs 0.07 s a step on two loaded cores). Passive waiting
-    # costs nothing when the cores are free. Set before torch loads its OpenMP runtime.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from flows.demo import demo_flow
 
     try:
