@@ -18,11 +18,23 @@ from mmdata.demo import write_demo_corpus
 from mmdata.ingest.config import IngestConfig
 from mmdata.params import DEFAULT_PARAMS, load_config
 from mmmodel.config import EvaluateConfig, TrainConfig
+from mmmodel.registry import Registry, register_model_dir
 
 
 @task(name="write-demo-corpus", cache_policy=NO_CACHE)
 def write_corpus(out: str, seed: int) -> dict[str, Any]:
     return write_demo_corpus(out, seed=seed)
+
+
+@task(name="register-demo-model", cache_policy=NO_CACHE)
+def register_if_no_champion(model_dir: str, metrics: dict[str, Any]) -> str:
+    """Make the demo model the champion (what `mm predict` uses) unless the registry already has one."""
+    registry = Registry()
+    champion = registry.champion()
+    if champion is not None:
+        return f"registry champion stays {champion.id} ({champion.model_dir})"
+    record = register_model_dir(registry, model_dir, metrics, reason="demo model (registry had no champion)")
+    return f"registered {model_dir} as champion {record.id} in {registry.path}"
 
 
 @flow(name="demo", log_prints=True)
@@ -50,6 +62,7 @@ def demo_flow(
     built = build_flow(build_cfg)
     trained = train_flow(train_cfg)
     metrics = evaluate_flow(evaluate_cfg)
+    print(register_if_no_champion(trained["model_dir"], metrics))
     outputs = {
         "corpus": corpus,
         "raw": str(Path(ingest_cfg.out) / "manifest.parquet"),

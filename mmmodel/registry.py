@@ -162,6 +162,26 @@ def champion_dir(registry: str | os.PathLike | None = None) -> Path | None:
     return Path(champion.model_dir) if champion else None
 
 
+
+def register_model_dir(registry: Registry, model_dir: str | os.PathLike, metrics: dict[str, Any] | None = None,
+                       reason: str = "registered by hand") -> ModelRecord:
+    """Record a trained model directory as the champion, with its data version, params and git revision.
+
+    ``metrics`` are that model's evaluation (``metrics.json``); they are kept only when they name
+    this model directory, so a stale report never lends its numbers to another model.
+    """
+    from mmmodel.nightly import headline
+
+    model_dir = Path(model_dir)
+    config_path = model_dir / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{model_dir} is not a model directory (no config.json)")
+    train = json.loads(config_path.read_text())["train"]
+    metrics = headline(metrics) if metrics and metrics.get("model") == str(model_dir) else {}
+    return registry.add(ModelRecord(id=new_model_id(), model_dir=str(model_dir), status=CHAMPION, created=utc_now(),
+                                    data_version=data_version(train["shards"]), params=train,
+                                    git_revision=git_revision(), metrics=metrics, reason=reason))
+
 def data_version(shards: str | os.PathLike, dvc_lock: str | os.PathLike = "dvc.lock") -> dict[str, Any]:
     """What data a model saw: {"source", "hash", "shards_hash", "parts"}.
 

@@ -55,19 +55,11 @@ def _registry_from_params(params: Path) -> Path | None:
 
 
 def _register(store, model_dir: Path):
-    from mmmodel.nightly import headline
-    from mmmodel.registry import CHAMPION, ModelRecord, data_version, git_revision, new_model_id, utc_now
+    from mmmodel.registry import register_model_dir
 
-    config_path = model_dir / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{model_dir} is not a model directory (no config.json)")
-    train = json.loads(config_path.read_text())["train"]
     metrics_path = Path("reports") / "metrics.json"  # where `dvc repro`'s evaluate stage leaves them
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    metrics = headline(metrics) if metrics.get("model") == str(model_dir) else {}
-    return store.add(ModelRecord(id=new_model_id(), model_dir=str(model_dir), status=CHAMPION, created=utc_now(),
-                                 data_version=data_version(train["shards"]), params=train,
-                                 git_revision=git_revision(), metrics=metrics, reason="registered by hand"))
+    return register_model_dir(store, model_dir, metrics)
 
 
 @app.command("nightly")

@@ -57,6 +57,8 @@ def test_demo_leaves_every_stage_output(demo_run):
     metrics = json.loads((root / "reports/metrics.json").read_text())
     assert metrics["n_samples"] == result["metrics"]["n_samples"] > 40
     assert result["outputs"]["model"] == "models/current" and result["metrics"]["unimodal"] == {}
+    champion = json.loads((root / "models/registry.json").read_text())["models"][0]
+    assert (champion["model_dir"], champion["status"]) == ("models/current", "champion")  # what mm predict uses
 
 
 def test_every_corpus_file_has_a_manifest_row_with_a_status(demo_run):
