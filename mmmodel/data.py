@@ -22,33 +22,17 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from webdataset.tariterators import tarfile_samples
 
 from mmdata import fields
+from mmdata.safety.tar_guard import group_members, safe_tar_file_expander
 from mmmodel.config import ModelDims
+from mmmodel.shardfs import ShardError, is_url, join, list_shards, open_shard, read_optional
 
 LABEL = "label"
 MASK = "mask"
 
 
-class ShardError(ValueError):
-    """A shard set or sample that the model cannot read, with the reason."""
-
-
 def shard_paths(shards: str | Path, split: str) -> list[str]:
-    """Sorted local shard files of one split; local files pass the tar safety check when available."""
-    folder = Path(shards) / split
-    paths = sorted(str(p) for p in folder.glob("shard-*.tar")) if folder.is_dir() else []
-    if not paths:
-        raise ShardError(f"no shards for split {split!r}: expected {folder}/shard-*.tar")
-    _validate_local(paths)
-    return paths
-
-
-def _validate_local(paths: list[str]) -> None:
-    try:  # the robustness role's guard; refuses absolute paths, `..`, links, devices, huge members
-        from mmdata.safety.tar_guard import validate_shard
-    except ImportError:
-        return
-    for path in paths:
-        validate_shard(path)
+    """Sorted shards of one split: local files (each tar checked up front) or fsspec URLs."""
+    return list_shards(shards, split)
 
 
 def _wanted_member(name: str) -> bool:
@@ -62,7 +46,13 @@ _WANTED = {fields.META, fields.CLASS, fields.MEL, fields.TOKENS, *fields.IMAGE_E
 
 def read_raw_samples(paths: list[str]) -> Iterator[dict]:
     """Yield undecoded samples (dicts of bytes) of ``paths`` in order."""
-    yield from tarfile_samples(({"url": p} for p in paths), select_files=_wanted_member)
+    if not any(is_url(p) for p in paths):  # local files: already checked by `shard_paths`
+        yield from tarfile_samples(({"url": p} for p in paths), select_files=_wanted_member)
+        return
+    # Remote tars are read once, so the guard checks each member header as the tar streams past.
+    sources = ({"url": p, "stream": open_shard(p)} for p in paths)
+    members = (m for m in safe_tar_file_expander(sources) if _wanted_member(m["fname"]))
+    yield from group_members(members)
 
 
 # ---------------------------------------------------------------- decoding
@@ -141,8 +131,9 @@ def decode_sample(sample: dict, dims: ModelDims) -> dict:
 # ---------------------------------------------------------------- probing
 
 
-def _read_json(path: Path):
-    return json.loads(path.read_text()) if path.is_file() else None
+def _read_json(path: str):
+    data = read_optional(path)
+    return None if data is None else json.loads(data)
 
 
 def probe_shards(shards: str | Path, split: str, max_tokens: int, modalities: list[str] | None) -> tuple[ModelDims, Counter]:
@@ -167,8 +158,8 @@ def probe_shards(shards: str | Path, split: str, max_tokens: int, modalities: li
     chosen = [m for m in (modalities or present) if m in seen]
     if not chosen:
         raise ShardError(f"none of the modalities {modalities or list(fields.MODALITIES)} occurs in {shards}/{split}")
-    label_names = _read_json(Path(shards) / "labels.json")
-    vocab = _read_json(Path(shards) / "vocab.json")
+    label_names = _read_json(join(shards, "labels.json"))
+    vocab = _read_json(join(shards, "vocab.json"))
     vocab_size = max(len(vocab) if vocab else 0, max_token_id + 1)
     n_classes = max(len(label_names) if label_names else 0, max(labels) + 1)
     dims = ModelDims(modalities=chosen, n_classes=n_classes, vocab_size=vocab_size, max_tokens=max_tokens,
@@ -283,13 +274,13 @@ def _forget_parent_thread_exit_hooks(_worker_id: int) -> None:
 
 def count_samples(shards: str | Path, split: str) -> int:
     """Number of samples in a split (from shard sidecar parquets when present, else a scan)."""
+    import pyarrow.parquet as pq
+
     total = 0
     for path in shard_paths(shards, split):
-        sidecar = Path(path).with_suffix(".parquet")
-        if sidecar.is_file():
-            import pyarrow.parquet as pq
-
-            total += pq.ParquetFile(sidecar).metadata.num_rows
+        sidecar = read_optional(path.removesuffix(".tar") + ".parquet")
+        if sidecar is not None:
+            total += pq.ParquetFile(io.BytesIO(sidecar)).metadata.num_rows
         else:
             total += sum(1 for _ in read_raw_samples([path]))
     return total

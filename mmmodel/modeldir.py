@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from pathlib import Path
 
 import torch
 
-from mmdata.atomic import atomic_path, write_bytes_atomic, write_text_atomic
+from mmdata.atomic import write_bytes_atomic, write_text_atomic
 from mmmodel.config import ModelDims, TrainConfig
 from mmmodel.model import MultimodalClassifier
+from mmmodel.shardfs import join, read_optional
 
 WEIGHTS = "model.pt"
 CONFIG = "config.json"
@@ -32,13 +32,12 @@ def save_torch_atomic(obj, target: str | Path) -> None:
 
 
 def copy_sidecars(shards: str | Path, out: str | Path, n_classes: int) -> list[str]:
-    """Copy the build's labels/vocab/preprocess files into the model dir; return the label names."""
+    """Copy the build's labels/vocab/preprocess files (local or fsspec URL) to ``out``; return the label names."""
     out = Path(out)
     for name in SIDECARS:
-        source = Path(shards) / name
-        if source.is_file():
-            with atomic_path(out / name) as tmp:
-                shutil.copyfile(source, tmp)
+        data = read_optional(join(shards, name))
+        if data is not None:
+            write_bytes_atomic(out / name, data)
     labels_path = out / LABELS
     names = json.loads(labels_path.read_text()) if labels_path.is_file() else []
     if len(names) < n_classes:  # shards without labels.json: name classes by their index
