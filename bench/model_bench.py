@@ -256,7 +256,7 @@ def targets(avmnist: dict) -> dict:
     return met
 
 
-def merge_reports(paths: list[Path], out: Path) -> dict:
+def merge_reports(paths: list[Path], out: Path, note: str | None = None) -> dict:
     """One results file from per-variant runs (e.g. clean and noisy run as two concurrent processes)."""
     merged: dict = {"command": portable(" ".join([".venv/bin/python", *sys.argv])), "runs": [], "avmnist": {}}
     for path in paths:
@@ -268,6 +268,8 @@ def merge_reports(paths: list[Path], out: Path) -> dict:
             merged["throughput"] = report["throughput"]
         merged["avmnist"].update({k: v for k, v in report.get("avmnist", {}).items() if k != "targets"})
     merged["avmnist"]["targets"] = targets(merged["avmnist"])
+    if note:
+        merged["note"] = note
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(merged, indent=1) + "\n")
     return merged
@@ -277,7 +279,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run, not the reported numbers)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--epochs", type=int, default=20)
+    # 12 epochs x (fused + two unimodal) models: ~5 min per variant on two busy CPU cores.
+    parser.add_argument("--epochs", type=int, default=12)
     # Calibrated so that image-only lands near MultiBench AV-MNIST's ~60-70% (uniform noise blended at
     # 80%: the digit's contrast is below the noise's spread). With --occlude the image is far harder.
     parser.add_argument("--noise", type=float, default=0.8, help="image noise of the noisy variant (0..1)")
@@ -298,10 +301,11 @@ def main() -> int:
                              "skip recipe/ingest/build and train through the Python API (GPU machines without the data stack)")
     parser.add_argument("--merge", type=Path, nargs="+", default=None,
                         help="only combine results files of earlier per-variant runs into --out (no training)")
+    parser.add_argument("--note", default=None, help="with --merge: a note on how the runs were made")
     args = parser.parse_args()
     if args.merge:
-        PLACES[str(REPO) + "/"] = ""
-        print(json.dumps(merge_reports(args.merge, args.out)["avmnist"]["targets"]))
+        PLACES.update({str(REPO) + "/": "", str(args.merge[0].resolve().parent): "$WORK"})
+        print(json.dumps(merge_reports(args.merge, args.out, args.note)["avmnist"]["targets"]))
         return 0
 
     import torch
