@@ -68,6 +68,13 @@ def _padded(wave: np.ndarray, before: int, after: int) -> np.ndarray:
     return out
 
 
+def _frames(signal: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
+    """Read-only [frames, frame_length] view of a 1-D signal: ``sliding_window_view(...)[::hop]`` for less overhead."""
+    count = 1 + (signal.size - frame_length) // hop_length
+    step = signal.strides[0]
+    return np.lib.stride_tricks.as_strided(signal, (count, frame_length), (hop_length * step, step), writeable=False)
+
+
 def trim_silence(wave: np.ndarray, top_db: float, frame_length: int = 512, hop_length: int = 128) -> np.ndarray:
     """Cut leading/trailing frames quieter than ``peak - top_db``: ``librosa.effects.trim`` on a mono wave.
 
@@ -77,7 +84,7 @@ def trim_silence(wave: np.ndarray, top_db: float, frame_length: int = 512, hop_l
     """
     half = frame_length // 2
     squares = _padded(np.square(wave, dtype=np.float32), half, half)
-    frames = np.lib.stride_tricks.sliding_window_view(squares, frame_length)[::hop_length]
+    frames = _frames(squares, frame_length, hop_length)
     magnitude = np.sqrt(frames.mean(axis=-1, dtype=np.float32))
     amin = 1e-5**2  # librosa.amplitude_to_db's amin, squared as it does
     power = np.square(magnitude)
@@ -149,7 +156,8 @@ def normalize_lufs(wave: np.ndarray, rate: int, target_lufs: float) -> tuple[np.
     if not np.isfinite(measured):
         return wave, float(measured)
     gain = 10.0 ** ((target_lufs - measured) / 20.0)
-    return np.clip(wave * gain, -1.0, 1.0).astype(np.float32), float(measured)
+    # Scaled in float64, then rounded once to float32 (a float32 product moves samples by an ulp).
+    return np.clip(wave.astype(np.float64) * gain, -1.0, 1.0).astype(np.float32), float(measured)
 
 
 def denoise_audio(wave: np.ndarray, rate: int) -> np.ndarray:
@@ -190,7 +198,7 @@ def power_spectrogram(wave: np.ndarray, n_fft: int, hop_length: int) -> np.ndarr
     import scipy.fft
 
     padded = _padded(wave, n_fft // 2, n_fft // 2)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]
+    frames = _frames(padded, n_fft, hop_length)
     spectrum = scipy.fft.rfft(frames * _hann(n_fft), axis=-1)
     return (spectrum.real**2 + spectrum.imag**2).T
 
@@ -231,8 +239,17 @@ def encode_flac(wave: np.ndarray, rate: int) -> bytes:
     return buffer.getvalue()
 
 
-def npy_bytes(array: np.ndarray) -> bytes:
-    """``.npy`` bytes of ``array``."""
+@functools.lru_cache(maxsize=32)
+def _npy_header(dtype: str, shape: tuple[int, ...]) -> bytes:
     buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
+    np.save(buffer, np.zeros(shape, dtype=dtype), allow_pickle=False)
+    return buffer.getvalue()[: -int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize or None]
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """``.npy`` bytes of ``array`` (what ``np.save`` writes; the header is built once per dtype and shape)."""
+    if not array.flags.c_contiguous:  # np.save keeps Fortran order (and says so in the header)
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        return buffer.getvalue()
+    return _npy_header(array.dtype.str, array.shape) + array.tobytes()

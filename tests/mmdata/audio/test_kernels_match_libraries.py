@@ -128,3 +128,37 @@ def test_loudness_matches_pyloudnorm(source):
             assert ours == expected
         else:
             assert abs(ours - expected) < 1e-9, (rate, wave.size, ours, expected)
+
+
+@pytest.mark.parametrize("array", [
+    np.arange(12, dtype=np.float32).reshape(3, 4),
+    np.arange(12, dtype=np.int32).reshape(3, 4).T,  # Fortran order
+    np.zeros((0, 5), np.float32),
+    np.ones((), np.float64),
+    np.arange(7, dtype=">i4"),
+])
+def test_npy_bytes_are_what_np_save_writes(array):
+    from mmdata.audio.kernels import npy_bytes
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    assert npy_bytes(array) == buffer.getvalue()
+    assert npy_bytes(array) == buffer.getvalue()  # again, from the cached header
+
+
+@pytest.mark.parametrize("source", ["generated", "fsdd"])
+def test_lufs_normalised_samples_equal_pyloudnorm_based_ones(source):
+    import pyloudnorm
+
+    from mmdata.audio.kernels import normalize_lufs
+
+    if source == "generated":
+        cases = [(w, r) for w, r in loudness_cases() if np.abs(w).max() > 1e-3]
+    else:
+        cases = [(resample(w, 8000, 16000), 16000) for w in fsdd_waves(40) if w.size > 0.4 * 8000 + 1]
+    for wave, rate in cases:
+        measured = pyloudnorm.Meter(rate).integrated_loudness(wave.astype(np.float64))
+        expected = np.clip(wave * 10.0 ** ((-23.0 - measured) / 20.0), -1.0, 1.0).astype(np.float32)
+        ours, ours_measured = normalize_lufs(wave, rate, -23.0)
+        assert abs(ours_measured - measured) < 1e-9
+        assert np.array_equal(ours, expected), (rate, wave.size)
