@@ -294,6 +294,7 @@ def main() -> int:
     # Higher than the library default: with one strong and one weak modality, hiding the strong one
     # often is what makes the weak encoder learn enough to correct it.
     parser.add_argument("--modality-dropout", type=float, default=0.3)
+    parser.add_argument("--seed", type=int, default=0, help="TrainConfig.seed of every model")
     parser.add_argument("--variants", default="clean,noisy", help="AV-MNIST variants to run (comma-separated)")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--prebuilt", type=Path, default=None,
@@ -347,7 +348,7 @@ def main() -> int:
                 (root / "counts.json").write_text(json.dumps(counts))
             result = fit_variant(root, args.device, args.epochs, log, args.prebuilt is None,
                                  {"dim": args.dim, "conv_width": args.conv_width, "fusion": args.fusion,
-                                  "modality_dropout": args.modality_dropout})
+                                  "modality_dropout": args.modality_dropout, "seed": args.seed})
             report["avmnist"][name] = {"samples": counts, **result, "commands": log}
             print(json.dumps({k: v for k, v in result.items() if k != "commands"}), flush=True)
         report["avmnist"]["targets"] = targets(report["avmnist"])
