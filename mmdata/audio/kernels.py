@@ -80,7 +80,7 @@ def trim_silence(wave: np.ndarray, top_db: float, frame_length: int = 512, hop_l
 
     The same centered frame RMS, dB conversion and threshold, in the same float32 operations (so the
     same cut points), without librosa's per-call validation and framing, which cost more than the
-    arithmetic on short clips. ``test_trim_matches_librosa`` holds it to librosa's cut points.
+    arithmetic on short clips. ``test_trim_cuts_where_librosa_cuts`` holds it to librosa's cut points.
     """
     half = frame_length // 2
     squares = _padded(np.square(wave, dtype=np.float32), half, half)
@@ -222,7 +222,10 @@ def mfcc_from_log_mel(log_mel_db: np.ndarray, n_mfcc: int) -> np.ndarray:
 
 
 def pcm16(wave: np.ndarray) -> np.ndarray:
-    """int16 samples of a float wave, as libsndfile (>= 1.1) converts floats: x * 32768, clipped, rounded half even."""
+    """int16 samples of a float wave, as libsndfile converts floats to 16 bits: x * 32768, clipped, rounded half to even.
+
+    ``test_pcm16_is_libsndfiles_float_conversion`` holds it to the bundled libsndfile.
+    """
     scaled = np.multiply(wave, np.float32(0x8000), dtype=np.float32)
     return np.rint(np.clip(scaled, -0x8000, 0x7FFF, out=scaled), out=scaled).astype(np.int16)
 
@@ -241,9 +244,12 @@ def encode_flac(wave: np.ndarray, rate: int) -> bytes:
 
 @functools.lru_cache(maxsize=32)
 def _npy_header(dtype: str, shape: tuple[int, ...]) -> bytes:
+    """What ``np.save`` writes before the data of a C-ordered array of this dtype and shape."""
+    empty = np.zeros(shape, dtype=dtype)
     buffer = io.BytesIO()
-    np.save(buffer, np.zeros(shape, dtype=dtype), allow_pickle=False)
-    return buffer.getvalue()[: -int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize or None]
+    np.save(buffer, empty, allow_pickle=False)
+    saved = buffer.getvalue()
+    return saved[: len(saved) - empty.nbytes]
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
