@@ -18,15 +18,6 @@ from tests.mmdata.build.corpus import make_raw_corpus
 
 
 @pytest.fixture(scope="module")
-def prefect_harness():
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness():
-        yield
-
-
-@pytest.fixture(scope="module")
 def raw(tmp_path_factory) -> Path:
     return make_raw_corpus(tmp_path_factory.mktemp("flow") / "raw", per_class=3, speakers=3)
 

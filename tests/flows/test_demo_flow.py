@@ -19,11 +19,8 @@ PROJECT_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
+def demo_run(prefect_harness, tmp_path_factory):
     """One demo run in a fresh working folder (relative paths, as `make demo` has them)."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from prefect.testing.utilities import prefect_test_harness
-
     from flows.demo import demo_flow
 
     root = tmp_path_factory.mktemp("demo")
@@ -39,8 +36,7 @@ def demo_run(tmp_path_factory):
     cwd = Path.cwd()
     os.chdir(root)
     try:
-        with prefect_test_harness():
-            result = demo_flow(unimodal_baselines=False)
+        result = demo_flow(unimodal_baselines=False)
     finally:
         os.chdir(cwd)
     return root, result

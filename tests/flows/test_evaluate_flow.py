@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 
 import pytest
 import torch
@@ -15,18 +13,10 @@ from flows.cli import app
 from flows.evaluate import evaluate_flow
 from mmmodel.config import EvaluateConfig, TrainConfig
 from mmmodel.train import train
+from tests.flows.conftest import read_artifacts
 from tests.mmmodel.synthetic import write_synthetic_shards
 
 torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def prefect_harness():
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness():
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +30,12 @@ def model_and_shards(tmp_path_factory):
     return cfg.out, shards, other
 
 
-async def _artifact(key: str):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    async with get_client() as client:
-        return await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
-
-
 def test_evaluate_flow_writes_metrics_and_publishes_a_table(prefect_harness, model_and_shards, tmp_path):
     model, shards, _ = model_and_shards
     metrics = evaluate_flow(EvaluateConfig(model=model, shards=str(shards), out=str(tmp_path / "r"), progress=False))
     assert metrics["n_samples"] == 32
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
-    assert asyncio.run(_artifact("evaluation"))
+    assert read_artifacts("evaluation")
 
 
 def test_evaluate_flow_defaults_to_params_yaml(prefect_harness, model_and_shards, tmp_path, monkeypatch):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -13,16 +12,8 @@ import yaml
 from flows.ingest import ingest_flow
 from mmdata.ingest.config import IngestConfig
 from mmdata.manifest import read_raw_manifest
+from tests.flows.conftest import read_artifacts
 from tests.mmdata.net.site import png_bytes
-
-
-@pytest.fixture(scope="module")
-def prefect_harness():
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness():
-        yield
 
 
 def small_folder(root):
@@ -33,22 +24,13 @@ def small_folder(root):
     return root
 
 
-async def latest_artifact_markdown(key: str) -> str:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    async with get_client() as client:
-        artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
-    return max(artifacts, key=lambda a: a.created).data
-
-
 def test_flow_returns_summary_and_publishes_artifact(prefect_harness, tmp_path):
     folder = small_folder(tmp_path / "in")
     result = ingest_flow(IngestConfig(dirs=[str(folder)], out=str(tmp_path / "raw"), progress=False))
     assert result["by_status"] == {"dropped": 1, "ok": 2}
     assert result["by_reason"] == {"dropped: empty_file": 1}
     assert len(read_raw_manifest(tmp_path / "raw")) == 3
-    markdown = asyncio.run(latest_artifact_markdown("ingest-summary"))
+    markdown = read_artifacts("ingest-summary")[-1].data
     assert "# Ingest summary" in markdown and "| dropped: empty_file | 1 |" in markdown
 
 

@@ -6,9 +6,7 @@ not: that gives a challenger that is really worse and one that is really better.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 
 import pytest
 import torch
@@ -16,21 +14,13 @@ import yaml
 
 from flows.nightly import nightly_flow
 from mmmodel.registry import CHAMPION, FAILED, REJECTED, RETIRED, ModelRecord, Registry, champion_dir, utc_now
+from tests.flows.conftest import read_artifacts
 from tests.mmmodel.synthetic import write_synthetic_shards
 
 torch.set_num_threads(1)
 TINY = dict(dim=24, conv_width=8, conv_blocks=2, text_layers=1, epochs=2, batch_size=32, lr=4e-3, warmup_steps=4,
             progress=False, checkpoint_every=100, augment=False, modality_dropout=0.0)
 WORSE = {"modalities": ["text"]}  # the text field carries no label signal
-
-
-@pytest.fixture(scope="module")
-def prefect_harness(tmp_path_factory):
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness():
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -58,15 +48,6 @@ def write_params(tmp_path, shards, **nightly) -> str:
     return str(path)
 
 
-async def latest_markdown(key: str) -> str:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    async with get_client() as client:
-        found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
-    return max(found, key=lambda a: a.created).data
-
-
 def test_first_model_becomes_champion_and_a_worse_challenger_is_rejected(prefect_harness, shards, tmp_path):
     first = nightly_flow(params=write_params(tmp_path, shards))
     assert first["promoted"] and first["status"] == CHAMPION and first["champion_metrics"] is None
@@ -89,7 +70,7 @@ def test_first_model_becomes_champion_and_a_worse_challenger_is_rejected(prefect
     for role in ("champion", "challenger"):
         metrics = json.loads((tmp_path / "reports" / second["model_id"] / role / "metrics.json").read_text())
         assert metrics["split"] == "test" and metrics["n_samples"] == 64
-    markdown = asyncio.run(latest_markdown("nightly-comparison"))
+    markdown = read_artifacts("nightly-comparison")[-1].data
     assert f"challenger `{second['model_id']}` rejected" in markdown and "| **macro_f1** |" in markdown
 
 
@@ -102,7 +83,7 @@ def test_a_better_challenger_is_promoted_and_the_old_champion_retired(prefect_ha
     records = {r.id: r for r in Registry(tmp_path / "models" / "registry.json").records()}
     assert records[weak["model_id"]].status == RETIRED and records[strong["model_id"]].status == CHAMPION
     assert [r.status for r in records.values()].count(CHAMPION) == 1
-    markdown = asyncio.run(latest_markdown("nightly-comparison"))
+    markdown = read_artifacts("nightly-comparison")[-1].data
     assert f"challenger `{strong['model_id']}` promoted to champion" in markdown
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from flows.train import train_flow
 from mmmodel.config import TrainConfig
+from tests.flows.conftest import read_artifacts
 from tests.mmmodel.synthetic import write_synthetic_shards
 
 torch.set_num_threads(1)
@@ -22,30 +22,11 @@ TINY = dict(dim=16, conv_width=4, conv_blocks=2, epochs=1, batch_size=32, progre
 
 
 @pytest.fixture(scope="module")
-def prefect_harness():
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness():
-        yield
-
-
-@pytest.fixture(scope="module")
 def shards(tmp_path_factory):
     return write_synthetic_shards(tmp_path_factory.mktemp("flow") / "shards", {"train": 64, "val": 32, "test": 32})
 
 
-async def _artifact(key: str):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    async with get_client() as client:
-        found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
-    return found
-
-
 def test_train_flow_reads_params_yaml_and_publishes_the_curve(prefect_harness, shards, tmp_path, monkeypatch):
-    import asyncio
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train": {"shards": str(shards), "out": "models/m", **TINY}}))
@@ -53,7 +34,7 @@ def test_train_flow_reads_params_yaml_and_publishes_the_curve(prefect_harness, s
     assert summary["model_dir"] == "models/m" and summary["epochs_run"] == 1
     assert (tmp_path / "models/m/model.pt").is_file()
     assert (tmp_path / "reports/train/curves.csv").is_file()
-    assert asyncio.run(_artifact("train-curve"))
+    assert read_artifacts("train-curve")
 
 
 def test_train_flow_with_explicit_config(prefect_harness, shards, tmp_path):
