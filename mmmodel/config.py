@@ -40,6 +40,13 @@ class TrainConfig(BaseModel):
     pool_grid: int = 4  # CNN maps are average-pooled to grid x grid (position kept); 0 = global pool
     convs_per_block: int = 1  # conv layers before each pooling step; 2 = VGG-style, ~2x the compute
     audio_norm: Literal["utterance", "cmvn"] = "utterance"  # cmvn: per-mel-bin mean/variance over frames
+    # conv1d: convs over time with the mel bins as channels, then mean-pooled into audio_segments spans;
+    # conv2d: the image CNN above over the log-mel as a picture (it learns the training speakers' voices:
+    # audio-only 0.50 vs 0.76 on FSDD yweweler held out of george+nicolas, mean of 3 seeds)
+    audio_encoder: Literal["conv1d", "conv2d"] = "conv1d"
+    audio_width: int = 32  # conv1d: channels of the first conv (x2 per block)
+    audio_blocks: int = 3  # conv1d: conv + pool steps (0 = a linear model on segment means of the mel)
+    audio_segments: int = 8  # conv1d: spans of time the maps are averaged over (keeps the order of sounds)
     text_layers: int = 1  # transformer blocks over token embeddings
     text_heads: int = 2
     lowrank_rank: int = 4  # rank of the low-rank tensor fusion factors
@@ -52,8 +59,10 @@ class TrainConfig(BaseModel):
     augment: bool = True
     image_shift: float = 0.1  # random translation, fraction of the image size
     image_rotate_deg: float = 10.0
-    spec_mask: float = 0.15  # SpecAugment: largest masked share of mel bins / frames, and time shift
-    spec_warp: float = 0.0  # random stretch of the mel axis (vocal tract length) and time axis, +- this share
+    # SpecAugment: largest masked share of mel bins / frames, and circular time shift. Small: wider
+    # masks and wrapped shifts cost unseen-speaker accuracy (conv1d: 0.60 at 0.15 vs 0.76 at 0.05, 3 seeds)
+    spec_mask: float = 0.05
+    spec_warp: float = 0.1  # random stretch of the mel axis (vocal tract length) and time axis, +- this share
 
     # -- optimisation
     epochs: int = 10

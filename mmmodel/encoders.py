@@ -1,6 +1,7 @@
 """One small encoder per modality, each mapping its input to a ``dim``-wide embedding.
 
-image: CNN over [3, H, W]; audio: CNN over the log-mel [n_mels, frames] as a one-channel picture;
+image: CNN over [3, H, W]; audio: 1-D CNN over the frames of the log-mel [n_mels, frames], the mel
+bins as channels (or, ``audio_encoder="conv2d"``, the image CNN over the log-mel as a one-channel picture);
 text: token + position embeddings, a few pre-norm transformer blocks, masked mean pooling.
 """
 
@@ -36,8 +37,7 @@ class ConvEncoder(nn.Module):
                  input_norm: str = "center", convs_per_block: int = 1, grid: int = 0,
                  input_hw: tuple[int, int] = (32, 32)) -> None:
         super().__init__()
-        if input_norm not in ("center", "utterance", "cmvn"):
-            raise ValueError(f"unknown input_norm {input_norm!r}")
+        _check_norm(input_norm)
         layers: list[nn.Module] = []
         channels = in_channels
         for i in range(blocks):
@@ -61,13 +61,7 @@ class ConvEncoder(nn.Module):
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """The input as the first conv sees it."""
-        if self.input_norm == "center":
-            return x - 0.5
-        if self.input_norm == "cmvn":
-            x = x - x.mean(dim=3, keepdim=True)
-            return x / (x.std(dim=3, keepdim=True) + 1e-3 * x.std(dim=(1, 2, 3), keepdim=True) + 1e-5)
-        mean = x.mean(dim=(1, 2, 3), keepdim=True)
-        return (x - mean) / (x.std(dim=(1, 2, 3), keepdim=True) + 1e-5)
+        return normalize_input(x, self.input_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 3:
@@ -77,6 +71,54 @@ class ConvEncoder(nn.Module):
             return self.proj(maps.mean(dim=(2, 3)))
         pooled = self.pool_rows.to(maps.dtype) @ maps @ self.pool_cols.to(maps.dtype).T
         return self.proj(pooled.flatten(1))
+
+
+def _check_norm(input_norm: str) -> None:
+    if input_norm not in ("center", "utterance", "cmvn"):
+        raise ValueError(f"unknown input_norm {input_norm!r}")
+
+
+def normalize_input(x: torch.Tensor, input_norm: str) -> torch.Tensor:
+    """[B, C, H, W] -> the same, normalised as ``ConvEncoder`` describes (W is time for log-mels)."""
+    if input_norm == "center":
+        return x - 0.5
+    if input_norm == "cmvn":
+        x = x - x.mean(dim=3, keepdim=True)
+        return x / (x.std(dim=3, keepdim=True) + 1e-3 * x.std(dim=(1, 2, 3), keepdim=True) + 1e-5)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return (x - mean) / (x.std(dim=(1, 2, 3), keepdim=True) + 1e-5)
+
+
+class TimeConvEncoder(nn.Module):
+    """Log-mel [B, n_mels, frames] -> [B, dim] with 1-D convs over time, the mel bins as channels.
+
+    Every conv sees the whole spectrum of a few frames; the maps are then averaged into ``segments``
+    spans of time (like the segment-mean features a linear model does well on with unseen speakers),
+    so the embedding keeps the order of the sounds but not their exact timing. On FSDD with a speaker
+    held out it generalises far better than the 2-D CNN, which learns the training speakers' voices.
+    """
+
+    def __init__(self, n_mels: int, frames: int, width: int, blocks: int, dim: int, dropout: float,
+                 input_norm: str = "utterance", segments: int = 4) -> None:
+        super().__init__()
+        _check_norm(input_norm)
+        layers: list[nn.Module] = []
+        channels = n_mels
+        for i in range(blocks):
+            out = width * 2**i
+            layers += [nn.Conv1d(channels, out, 5, padding=2), nn.GroupNorm(min(4, out), out), nn.GELU(),
+                       nn.MaxPool1d(2, ceil_mode=True)]
+            channels = out
+            frames = math.ceil(frames / 2)
+        self.body = nn.Sequential(*layers)
+        self.register_buffer("pool_time", _pool_matrix(frames, segments), persistent=False)
+        self.proj = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels * segments, dim))
+        self.input_norm = input_norm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = normalize_input(x.unsqueeze(1), self.input_norm).squeeze(1)
+        maps = self.body(x)
+        return self.proj((maps @ self.pool_time.to(maps.dtype).T).flatten(1))
 
 
 def _pool_matrix(size: int, grid: int) -> torch.Tensor:
@@ -151,6 +193,10 @@ def build_encoder(modality: str, dims: ModelDims, cfg: TrainConfig) -> nn.Module
     if modality == fields.IMAGE:
         return ConvEncoder(dims.image_shape[0], cfg.conv_width, cfg.conv_blocks, cfg.dim, cfg.dropout, "center",
                            cfg.convs_per_block, cfg.pool_grid, tuple(dims.image_shape[1:]))
+    if modality == fields.AUDIO and cfg.audio_encoder == "conv1d":
+        n_mels, frames = dims.mel_shape
+        return TimeConvEncoder(n_mels, frames, cfg.audio_width, cfg.audio_blocks, cfg.dim, cfg.dropout,
+                               cfg.audio_norm, cfg.audio_segments)
     if modality == fields.AUDIO:
         return ConvEncoder(1, cfg.conv_width, cfg.conv_blocks, cfg.dim, cfg.dropout, cfg.audio_norm,
                            cfg.convs_per_block, cfg.pool_grid, tuple(dims.mel_shape))

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmmodel.encoders import ConvEncoder, _pool_matrix
+from mmmodel.encoders import ConvEncoder, TimeConvEncoder, _pool_matrix
 
 
 @pytest.mark.parametrize("size", [1, 4, 5, 13])
@@ -41,3 +41,18 @@ def test_input_normalisations():
     assert torch.allclose(cmvn.std(dim=3), torch.ones(3, 1, 5), atol=1e-2)
     with pytest.raises(ValueError, match="input_norm"):
         ConvEncoder(1, 4, 1, 6, 0.0, "bogus")
+
+
+def test_time_conv_encoder_keeps_order_of_sounds_and_scale_of_input():
+    # The same two sounds in the opposite order: segment pooling tells them apart.
+    first, second = torch.zeros(1, 8, 32), torch.zeros(1, 8, 32)
+    first[0, :4, 2:8], first[0, 4:, 20:26] = 1.0, 1.0
+    second[0, 4:, 2:8], second[0, :4, 20:26] = 1.0, 1.0
+    torch.manual_seed(0)
+    encoder = TimeConvEncoder(8, 32, 8, 2, 6, 0.0, "utterance", segments=4).eval()
+    a, b = encoder(first), encoder(second)
+    assert a.shape == (1, 6) and not torch.allclose(a, b, atol=1e-5)
+    # Utterance normalisation: a louder copy (a dB offset and scale) embeds the same.
+    assert torch.allclose(encoder(first * 3 + 10), a, atol=1e-4)
+    # No conv blocks: a linear model on segment means of the mel bins; odd frame counts pool too.
+    assert TimeConvEncoder(8, 33, 8, 0, 6, 0.0, segments=4)(torch.randn(2, 8, 33)).shape == (2, 6)
