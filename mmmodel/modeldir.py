@@ -60,8 +60,9 @@ def load_model(model_dir: str | Path, device: torch.device | str = "cpu") -> tup
         raise FileNotFoundError(f"{model_dir} is not a model directory (missing {', '.join(missing)}); "
                                 "train one with `mm train --shards S --out M`")
     info = json.loads((model_dir / CONFIG).read_text())
-    # Models saved before ``pool_grid`` existed pooled their CNN maps globally.
-    saved = {"pool_grid": 0, **info["train"]}
+    # Models saved before ``pool_grid`` existed pooled their CNN maps globally; models saved before
+    # ``audio_encoder`` existed encoded audio with the 2-D CNN.
+    saved = {"pool_grid": 0, "audio_encoder": "conv2d", **info["train"]}
     cfg, dims = TrainConfig.model_validate(saved), ModelDims.model_validate(info["dims"])
     model = MultimodalClassifier(dims, cfg)
     model.load_state_dict(torch.load(model_dir / WEIGHTS, map_location="cpu", weights_only=True))

@@ -38,16 +38,16 @@ def test_any_subset_of_modalities_gives_probabilities():
         assert logits.shape == (6, 3) and torch.isfinite(logits).all()
 
 
-def test_model_directory_from_before_pool_grid_still_loads(tmp_path):
+def test_model_directory_from_before_pool_grid_and_audio_encoder_still_loads(tmp_path):
     from mmmodel.modeldir import WEIGHTS, load_model, write_config
 
-    cfg = TrainConfig(dim=8, conv_width=4, conv_blocks=1, pool_grid=0)
+    cfg = TrainConfig(dim=8, conv_width=4, conv_blocks=1, pool_grid=0, audio_encoder="conv2d")
     model = MultimodalClassifier(DIMS, cfg)
     torch.save(model.state_dict(), tmp_path / WEIGHTS)
     write_config(tmp_path, cfg, DIMS, {})
     config = tmp_path / "config.json"
     info = json.loads(config.read_text())
-    del info["train"]["pool_grid"]  # as written by older versions
+    del info["train"]["pool_grid"], info["train"]["audio_encoder"]  # as written by older versions
     config.write_text(json.dumps(info))
     loaded, _, _ = load_model(tmp_path)
     inputs, mask = _inputs(), torch.ones(6, 3)
