@@ -14,7 +14,7 @@ from flows.evaluate import evaluate_flow
 from flows.ingest import ingest_flow
 from flows.train import train_flow
 from mmdata.build.config import BuildConfig
-from mmdata.demo import write_demo_corpus
+from mmdata.demo import default_corpus_dir, write_demo_corpus
 from mmdata.ingest.config import IngestConfig
 from mmdata.params import DEFAULT_PARAMS, load_config
 from mmmodel.config import EvaluateConfig, TrainConfig
@@ -50,7 +50,7 @@ def demo_flow(
     """
     started = time.perf_counter()
     ingest_cfg = load_config(IngestConfig, "ingest", params)
-    corpus = corpus or (ingest_cfg.dirs[0] if ingest_cfg.dirs else "data/demo")
+    corpus = corpus or default_corpus_dir(ingest_cfg.dirs)
     ingest_cfg = ingest_cfg.model_copy(update={"dirs": [corpus], "tables": [], "crawl": []})
     build_cfg = load_config(BuildConfig, "build", params)
     train_cfg = load_config(TrainConfig, "train", params, {"resume": False, "unimodal_baselines": unimodal_baselines})

@@ -10,13 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.cli._app import app
-from mmdata.params import DEFAULT_PARAMS, load_params
-
-
-def default_corpus_dir(params: Path) -> Path:
-    """The first ``ingest.dirs`` entry of the params file (``data/demo`` in the project's params.yaml)."""
-    dirs = (load_params(params).get("ingest") or {}).get("dirs") or ["data/demo"]
-    return Path(dirs[0] if isinstance(dirs, list) else dirs)
+from mmdata.params import DEFAULT_PARAMS, load_config
 
 
 def demo_table(metrics: dict[str, Any]) -> Table:
@@ -44,7 +38,11 @@ def demo_command(
 ) -> None:
     """Write a small offline image+audio+text corpus, run ingest -> build -> train -> evaluate, print metrics."""
     console = Console()
-    corpus = corpus or default_corpus_dir(params)
+    if corpus is None:
+        from mmdata.demo import default_corpus_dir
+        from mmdata.ingest.config import IngestConfig
+
+        corpus = Path(default_corpus_dir(load_config(IngestConfig, "ingest", params).dirs))
     if corpus_only:
         from mmdata.demo import write_demo_corpus
 

@@ -1,5 +1,5 @@
 """The embedded demo corpus (`mm demo`): real image/audio/text files written offline."""
 
-from mmdata.demo.corpus import write_demo_corpus
+from mmdata.demo.corpus import default_corpus_dir, write_demo_corpus
 
-__all__ = ["write_demo_corpus"]
+__all__ = ["default_corpus_dir", "write_demo_corpus"]

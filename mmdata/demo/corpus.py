@@ -159,3 +159,8 @@ def write_demo_corpus(
     })
     return {"out": str(out), "samples": len(order), "files": len(written), "classes": gen.all_labels(),
             "bad_items": broken, "removed_stale": removed, "marker": str(out / RECIPE_MARKER)}
+
+
+def default_corpus_dir(ingest_dirs: list[str]) -> str:
+    """Where the demo corpus goes when no folder is given: the first ingest source folder, else data/demo."""
+    return ingest_dirs[0] if ingest_dirs else "data/demo"
