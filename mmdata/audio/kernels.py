@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import struct
 
 import numpy as np
 import soundfile as sf
@@ -189,29 +190,52 @@ def _hann(n_fft: int) -> np.ndarray:
     return scipy.signal.get_window("hann", n_fft, fftbins=True).astype(np.float32)
 
 
-def power_spectrogram(wave: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
+def power_spectrogram(wave: np.ndarray, n_fft: int, hop_length: int, frames: int | None = None) -> np.ndarray:
     """|STFT|^2 [1 + n_fft/2, frames], as ``librosa.stft`` (centered, zero-padded, periodic Hann).
 
     Framed with a strided view and one batched real FFT: librosa's per-call checks and padding
-    cost more than the transform itself on one-second clips.
+    cost more than the transform itself on one-second clips. ``frames`` limits the transform to
+    the first ``frames`` frames (the ones that can hold signal; see ``log_mel``).
     """
     import scipy.fft
 
     padded = _padded(wave, n_fft // 2, n_fft // 2)
-    frames = _frames(padded, n_fft, hop_length)
-    spectrum = scipy.fft.rfft(frames * _hann(n_fft), axis=-1)
+    windows = _frames(padded, n_fft, hop_length)[:frames]
+    spectrum = scipy.fft.rfft(windows * _hann(n_fft), axis=-1)
     return (spectrum.real**2 + spectrum.imag**2).T
 
 
-def log_mel(wave: np.ndarray, rate: int, n_fft: int, hop_length: int, n_mels: int) -> np.ndarray:
+# The dB of a zero power in float32 arithmetic (10 * log10(float32(1e-10)) = -100.00001, not -100).
+_ZERO_POWER_DB = (10.0 * np.log10(np.maximum(1e-10, np.zeros(1, dtype=np.float32))))[0]
+
+
+def frame_count(length: int, n_fft: int, hop_length: int) -> int:
+    """Frames of a centered STFT of ``length`` samples (librosa's count)."""
+    return 1 + (length + 2 * (n_fft // 2) - n_fft) // hop_length
+
+
+def log_mel(wave: np.ndarray, rate: int, n_fft: int, hop_length: int, n_mels: int,
+            signal_length: int | None = None) -> np.ndarray:
     """Log-mel spectrogram in dB (float32 [n_mels, frames]) of the already-resampled waveform.
 
     Same values as ``librosa.feature.melspectrogram`` + ``power_to_db(ref=1, top_db=80)``; the dB
     step is ``power_to_db``'s arithmetic inlined (with ref=1 its reference term is 0).
+
+    ``signal_length``: samples after it are known to be zero padding (``pad_or_crop``). A frame
+    that starts past the signal sees only zeros: its power is exactly 0, i.e. -100 dB before the
+    top_db floor, which is what it is given without transforming it. Short clips padded to a fixed
+    length then cost only their own frames, with the same values (to the last float bit at most:
+    ``test_log_mel_skips_padding_without_changing_values``).
     """
-    mel = mel_basis(rate, n_fft, n_mels) @ power_spectrogram(wave, n_fft, hop_length)
-    db = 10.0 * np.log10(np.maximum(1e-10, mel))
-    return np.maximum(db, db.max() - 80.0).astype(np.float32, copy=False)
+    total = frame_count(wave.size, n_fft, hop_length)
+    active = total
+    if signal_length is not None and signal_length < wave.size:
+        # Frame t covers wave[t * hop - n_fft/2 : t * hop + n_fft/2]; it holds signal iff t * hop - n_fft/2 < signal_length.
+        active = min(total, -(-(signal_length + n_fft // 2) // hop_length))
+    mel = mel_basis(rate, n_fft, n_mels) @ power_spectrogram(wave, n_fft, hop_length, active)
+    db = np.full((n_mels, total), _ZERO_POWER_DB, dtype=np.float32)
+    db[:, :active] = 10.0 * np.log10(np.maximum(1e-10, mel))
+    return np.maximum(db, db.max() - 80.0)
 
 
 def mfcc_from_log_mel(log_mel_db: np.ndarray, n_mfcc: int) -> np.ndarray:
@@ -240,6 +264,22 @@ def encode_flac(wave: np.ndarray, rate: int) -> bytes:
     buffer = io.BytesIO()
     sf.write(buffer, pcm16(wave), rate, format="FLAC", subtype="PCM_16", compression_level=0.0)
     return buffer.getvalue()
+
+
+def encode_wav(wave: np.ndarray, rate: int) -> bytes:
+    """16-bit PCM WAV bytes of a mono waveform: the 44-byte canonical header libsndfile writes, then ``pcm16``.
+
+    Byte-identical to ``soundfile.write(..., format="WAV", subtype="PCM_16")``
+    (``test_wav_bytes_equal_libsndfile``) in a few microseconds: the standardized clip is then
+    written at memory speed, where a FLAC encode costs as much as decoding, resampling and the log-mel together.
+    """
+    samples = pcm16(wave).astype("<i2", copy=False).tobytes()
+    header = struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(samples), b"WAVE", b"fmt ", 16, 1, 1, rate,
+                         rate * 2, 2, 16, b"data", len(samples))
+    return header + samples
+
+
+ENCODERS = {"wav": encode_wav, "flac": encode_flac}
 
 
 @functools.lru_cache(maxsize=32)

@@ -1,4 +1,4 @@
-"""Raw audio bytes -> fixed-rate, fixed-length FLAC plus log-mel (and MFCC) features."""
+"""Raw audio bytes -> a fixed-rate, fixed-length 16-bit clip (WAV or FLAC) plus log-mel (and MFCC) features."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import numpy as np
 from mmdata.audio.config import AudioConfig
 from mmdata.audio.filters import ClippingFilter, DurationFilter, SilenceFilter
 from mmdata.audio.kernels import (
+    ENCODERS,
     AudioDropped,
     clipped_ratio,
     decode_audio,
     denoise_audio,
-    encode_flac,
     log_mel,
     mfcc_from_log_mel,
     normalize_lufs,
@@ -28,7 +28,8 @@ from mmdata.audio.kernels import (
 
 @dataclasses.dataclass(frozen=True)
 class CleanAudio:
-    flac: bytes
+    encoded: bytes  # the standardized clip, in ``ext`` format
+    ext: str
     mel_npy: bytes
     mfcc_npy: bytes | None
     stats: dict
@@ -63,11 +64,12 @@ def process_audio(data: bytes, cfg: AudioConfig) -> CleanAudio:
         wave, lufs = normalize_lufs(wave, rate, cfg.target_lufs)
     elif cfg.loudness == "peak":
         wave = normalize_peak(wave, cfg.target_peak)
+    signal_length = wave.size
     wave = pad_or_crop(wave, round(cfg.target_duration_s * rate))
-    mel = log_mel(wave, rate, cfg.n_fft, cfg.hop_length, cfg.n_mels)
+    mel = log_mel(wave, rate, cfg.n_fft, cfg.hop_length, cfg.n_mels, signal_length)
     mfcc = npy_bytes(mfcc_from_log_mel(mel, cfg.n_mfcc)) if cfg.n_mfcc > 0 else None
     stats = {"input_rate": in_rate, "input_channels": channels, "input_duration_s": round(in_duration, 4),
              "duration_s": round(duration_s, 4), "clipped_ratio": round(clipping, 6), "peak": round(peak, 6)}
     if lufs is not None:
         stats["lufs"] = round(lufs, 3) if np.isfinite(lufs) else None
-    return CleanAudio(encode_flac(wave, rate), npy_bytes(mel), mfcc, stats)
+    return CleanAudio(ENCODERS[cfg.format](wave, rate), cfg.format, npy_bytes(mel), mfcc, stats)

@@ -76,7 +76,7 @@ class Standardizer:
         """The content of preprocess.json (no paths, nothing machine-specific)."""
         return {"format_version": 1, "text": self.text.model_dump(), "image": self.image.model_dump(),
                 "audio": self.audio.model_dump(),
-                "fields": {"image": self.image.format, "audio": "flac", "mel": fields.MEL, "text": fields.TEXT_EXT,
+                "fields": {"image": self.image.format, "audio": self.audio.format, "mel": fields.MEL, "text": fields.TEXT_EXT,
                            "tokens": fields.TOKENS}}
 
     def process(self, raw: dict[str, bytes]) -> Processed:
@@ -95,7 +95,7 @@ class Standardizer:
                 out.image_phash = image.phash
             if fields.AUDIO in raw:
                 audio = process_audio(raw[fields.AUDIO], self.audio)
-                out.fields["flac"] = audio.flac
+                out.fields[audio.ext] = audio.encoded
                 out.fields[fields.MEL] = audio.mel_npy
                 if audio.mfcc_npy is not None:
                     out.fields[fields.MFCC] = audio.mfcc_npy
@@ -121,7 +121,7 @@ class Standardizer:
         return token_ids(tokens, self._index)
 
     def standardize(self, raw: dict[str, bytes]) -> dict[str, bytes]:
-        """Sample fields (``png``/``jpg``/``webp``, ``flac``, ``mel.npy``, ``txt``, ``tok.npy``) for ``raw``."""
+        """Sample fields (``png``/``jpg``/``webp``, ``wav``/``flac``, ``mel.npy``, ``txt``, ``tok.npy``) for ``raw``."""
         processed = self.process(raw)
         result = dict(processed.fields)
         if processed.tokens is not None:

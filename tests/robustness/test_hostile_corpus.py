@@ -108,8 +108,8 @@ def test_standardized_outputs_have_fixed_shapes_whatever_the_input(hostile_run):
             decoded = np.asarray(Image.open(io.BytesIO(sample[image_field])))
             assert decoded.shape == (build.image.size, build.image.size, 3) and decoded.dtype == np.uint8
             images += 1
-        if "flac" in sample:  # 24-bit, 96 kHz, 6-channel all become mono at one rate and length
-            wave, rate = sf.read(io.BytesIO(sample["flac"]), dtype="float32")
+        if "wav" in sample:  # 24-bit, 96 kHz, 6-channel all become mono at one rate and length
+            wave, rate = sf.read(io.BytesIO(sample["wav"]), dtype="float32")
             assert wave.ndim == 1 and rate == build.audio.sample_rate
             assert len(wave) == round(build.audio.target_duration_s * rate) and np.isfinite(wave).all()
             mel = np.load(io.BytesIO(sample["mel.npy"]))

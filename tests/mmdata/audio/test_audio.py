@@ -66,7 +66,8 @@ def test_output_is_fixed_rate_length_and_mel_shape():
     cfg = AudioConfig(sample_rate=16000, target_duration_s=1.0, n_mels=40, hop_length=160)
     for samples, rate in ((tone(96000, 0.7, channels=6), 96000), (tone(8000, 1.6), 8000)):
         result = process_audio(encoded(samples, rate, subtype="PCM_24"), cfg)
-        out, out_rate = sf.read(io.BytesIO(result.flac))
+        assert result.ext == "wav" and result.encoded[:4] == b"RIFF"
+        out, out_rate = sf.read(io.BytesIO(result.encoded))
         mel = np.load(io.BytesIO(result.mel_npy))
         assert out_rate == 16000 and out.shape == (16000,)
         assert mel.shape == (40, 101) and mel.dtype == np.float32
@@ -149,9 +150,20 @@ def test_denoise_reduces_noise():
     plain = process_audio(encoded(noisy, 16000, subtype="FLOAT"), AudioConfig(trim_silence=False, loudness="none"))
     cleaned = process_audio(encoded(noisy, 16000, subtype="FLOAT"),
                             AudioConfig(trim_silence=False, loudness="none", denoise=True))
-    assert plain.flac != cleaned.flac
+    assert plain.encoded != cleaned.encoded
 
 
 def test_mp3_decodes_through_libsndfile():
     result = process_audio(encoded(tone(16000, 0.5), 16000, "MP3"), AudioConfig())
     assert result.stats["input_rate"] == 16000 and abs(result.stats["input_duration_s"] - 0.5) < 0.06
+
+
+def test_flac_output_is_the_same_clip_as_wav():
+    data = encoded(tone(8000, 0.7), 8000)
+    as_wav = process_audio(data, AudioConfig())
+    as_flac = process_audio(data, AudioConfig(format="flac"))
+    assert as_flac.ext == "flac" and as_flac.encoded[:4] == b"fLaC"
+    assert len(as_flac.encoded) < len(as_wav.encoded)
+    wav_samples, _ = sf.read(io.BytesIO(as_wav.encoded), dtype="int16")
+    flac_samples, _ = sf.read(io.BytesIO(as_flac.encoded), dtype="int16")
+    assert np.array_equal(wav_samples, flac_samples) and as_wav.mel_npy == as_flac.mel_npy

@@ -11,7 +11,17 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mmdata.audio.kernels import decode_audio, encode_flac, log_mel, pcm16, resample, to_mono, trim_silence
+from mmdata.audio.kernels import (
+    decode_audio,
+    encode_flac,
+    encode_wav,
+    log_mel,
+    pad_or_crop,
+    pcm16,
+    resample,
+    to_mono,
+    trim_silence,
+)
 
 FSDD = Path(os.environ.get("MMPIPE_SHARED_DATA", Path(__file__).resolve().parents[4] / "shared" / "data")) / "fsdd"
 
@@ -90,6 +100,46 @@ def test_flac_bytes_equal_libsndfiles_own_conversion(source):
     for wave in waves:
         wave = (wave * np.float32(0.9 / max(1e-6, float(np.abs(wave).max())))).astype(np.float32)
         assert encode_flac(wave, 16000) == flac_via_float(wave, 16000)
+
+
+@pytest.mark.parametrize("source", ["generated", "fsdd"])
+def test_wav_bytes_equal_libsndfile(source):
+    """Same header as libsndfile's WAV writer and the same 16-bit samples as the FLAC path (``pcm16``).
+
+    (libsndfile itself scales floats by 32767 for WAV but by 32768 for FLAC; the clip must not
+    depend on the container, so both containers get ``pcm16``'s samples.)"""
+    waves = generated_signals() if source == "generated" else fsdd_waves(30)
+    for rate in (8000, 16000, 44100):
+        for wave in waves:
+            wave = np.clip(wave * np.float32(1.1), -1.2, 1.2).astype(np.float32)
+            buffer = io.BytesIO()
+            sf.write(buffer, pcm16(wave), rate, format="WAV", subtype="PCM_16")
+            assert encode_wav(wave, rate) == buffer.getvalue()
+            flac_samples, _ = sf.read(io.BytesIO(encode_flac(wave, rate)), dtype="int16")
+            wav_samples, wav_rate = sf.read(io.BytesIO(encode_wav(wave, rate)), dtype="int16")
+            assert wav_rate == rate and np.array_equal(wav_samples, flac_samples)
+
+
+@pytest.mark.parametrize("source", ["generated", "fsdd"])
+def test_log_mel_skips_padding_without_changing_values(source):
+    """Skipping the all-zero frames after the signal changes no value, whatever the signal length.
+
+    Values agree to float rounding (a smaller FFT batch and matrix product may round the last bit
+    differently); frames past the signal all sit at the output's floor."""
+    waves = generated_signals() if source == "generated" else fsdd_waves(60)
+    lengths = 0
+    for wave in waves:
+        wave = resample(wave, 8000, 16000)
+        for cut in (wave.size, 1, 159, 160, 161, 399, 400, 7777):
+            signal = wave[: min(cut, wave.size)]
+            padded = pad_or_crop(signal, 16000)
+            full = log_mel(padded, 16000, 400, 160, 64)
+            skipped = log_mel(padded, 16000, 400, 160, 64, signal_length=min(signal.size, 16000))
+            assert skipped.dtype == full.dtype and np.allclose(skipped, full, rtol=0, atol=1e-4), (wave.size, cut)
+            past = -(-(signal.size + 200) // 160)  # first frame that starts after the signal
+            assert (skipped[:, past:] == skipped.min()).all(), (wave.size, cut)
+            lengths += signal.size < 16000
+    assert lengths > 10  # most cases really had padding to skip
 
 
 def loudness_cases() -> list[tuple[np.ndarray, int]]:

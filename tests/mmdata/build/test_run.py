@@ -70,7 +70,7 @@ def test_shards_are_plain_webdataset_with_key_ext_members(built):
     samples = list(wds.WebDataset(urls, shardshuffle=False))
     assert len(samples) == 13
     full = next(s for s in samples if s["__key__"] == "0_000")
-    assert {"png", "flac", "mel.npy", "txt", "tok.npy", "json", "cls"} <= set(full)
+    assert {"png", "wav", "mel.npy", "txt", "tok.npy", "json", "cls"} <= set(full)
     meta = json.loads(full["json"])
     assert meta["label"] == "0" and meta["label_id"] == 0 and meta["group"] == "spk0"
     assert meta["quality"]["audio"]["input_rate"] == 8000
@@ -133,7 +133,7 @@ def test_standardizer_reproduces_the_shard_fields(built, raw):
     fields = standardizer.standardize({r.modality: store.get(r.sha256) for r in rows.itertuples()})
     sample = next(s for s in wds.WebDataset(sorted(str(p) for p in out.glob("*/*.tar")), shardshuffle=False)
                   if s["__key__"] == "1_002")
-    for name in ("png", "flac", "mel.npy", "txt", "tok.npy"):
+    for name in ("png", "wav", "mel.npy", "txt", "tok.npy"):
         assert fields[name] == sample[name], name
 
 
