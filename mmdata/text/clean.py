@@ -9,7 +9,6 @@ from collections.abc import Iterable
 import ftfy
 
 _HTML_HINT = re.compile(rb"<\s*(!doctype\s+html|html|head|body|p|div|article|script|br|title)\b", re.IGNORECASE)
-_SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _ALLOWED_CONTROLS = {"\n", "\t"}
 _INVISIBLE = {"\u200b", "\ufeff", "\u2060", "\u00ad"}  # zero-width space, BOM, word joiner, soft hyphen
@@ -76,24 +75,39 @@ def _lxml_text(html: str) -> str:
     return "\n".join(part.strip() for part in root.itertext() if part.strip())
 
 
-_ASCII_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_ASCII_CONTROL_BYTES = bytes(range(0x09)) + bytes(range(0x0B, 0x20)) + b"\x7f"  # all but tab and newline
+_REMOVED_CATEGORIES = {"Cc", "Cs", "Co", "Cn"}
 
 
 def remove_control_chars(text: str) -> str:
     """Drop control, surrogate, private-use, unassigned and invisible chars; keep newlines and tabs."""
     if text.isascii():
-        return _ASCII_CONTROLS.sub("", text)  # the common case, without a Python-level loop per char
-    return "".join(
-        ch for ch in text
-        if ch in _ALLOWED_CONTROLS or (ch not in _INVISIBLE and unicodedata.category(ch) not in {"Cc", "Cs", "Co", "Cn"})
-    )
+        # The common case in C: bytes.translate deletes the control bytes, no Python loop per char.
+        data = text.encode("ascii")
+        kept = data.translate(None, _ASCII_CONTROL_BYTES)
+        return text if len(kept) == len(data) else kept.decode("ascii")
+    # Every char dropped here is non-printable (the invisible ones are Cf), so printable text keeps all of
+    # them; otherwise only the distinct non-printable chars are looked up, never each char in Python.
+    if text.replace("\n", " ").replace("\t", " ").isprintable():
+        return text
+    for ch in [ch for ch in set(text) if not ch.isprintable() and _is_removed(ch)]:
+        text = text.replace(ch, "")
+    return text
+
+
+def _is_removed(ch: str) -> bool:
+    return ch not in _ALLOWED_CONTROLS and (ch in _INVISIBLE or unicodedata.category(ch) in _REMOVED_CATEGORIES)
 
 
 def normalize_whitespace(text: str) -> str:
     """Collapse runs of spaces, strip each line, keep at most one blank line between paragraphs."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # str.split() splits on exactly the chars regex \s matches (str.isspace: tab, NBSP, U+2028...), so per
+    # line this collapses each run of them to one space and strips both ends, in C.
+    text = "\n".join([" ".join(line.split()) for line in text.split("\n")])
+    if "\n\n\n" in text:
+        text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip()
 
 
 BOILERPLATE_MAX_LINE_CHARS = 200  # banners and footers are short; a long line is content even if it starts alike
@@ -110,26 +124,56 @@ def remove_boilerplate(text: str, patterns: Iterable[re.Pattern[str]]) -> str:
     )
 
 
-def _clean_once(text: str, patterns: list[re.Pattern[str]]) -> str:
+_FTFY_SEGMENT_CHARS = ftfy.TextFixerConfig().max_decode_length  # ftfy fixes longer lines in pieces
+
+
+def _needs_ftfy(text: str) -> bool:
     # Plain ASCII without entities or terminal escapes has nothing for ftfy to repair (no mojibake, width, NFC).
-    if not (text.isascii() and "&" not in text and "\x1b" not in text):
+    return not (text.isascii() and "&" not in text and "\x1b" not in text)
+
+
+def _clean_once(text: str, patterns: list[re.Pattern[str]]) -> tuple[str, str]:
+    """One cleaning round: (ftfy's output, the round's output)."""
+    if _needs_ftfy(text):
         text = ftfy.fix_text(text, normalization="NFC")
-    text = remove_control_chars(text)
-    text = normalize_whitespace(text)
-    return normalize_whitespace(remove_boilerplate(text, patterns))
+    repaired = text
+    text = normalize_whitespace(remove_control_chars(text))
+    without_boilerplate = remove_boilerplate(text, patterns)
+    if without_boilerplate != text:  # whitespace is normalized already unless lines were removed
+        text = normalize_whitespace(without_boilerplate)
+    return repaired, text
+
+
+def _is_fixed_point(text: str, repaired: str, cleaned: str) -> bool:
+    """True when another round on ``cleaned`` (this round: ``text`` -> ``repaired`` by ftfy -> ``cleaned``)
+    would return it unchanged, known without running ftfy again.
+
+    The steps after ftfy give the same text when run on their own output (no control chars, whitespace
+    normalized, surviving lines were already checked against the patterns), so only ftfy can change it:
+    - plain text skips ftfy;
+    - otherwise, when those steps changed nothing, ``cleaned`` is ftfy's output, which ftfy keeps: it fixes
+      each segment (line) until a pass changes nothing. One line within ftfy's segment length before and
+      after, and no ``&`` (HTML unescaping is the only step whose setting depends on the text), make the
+      next call see the same single segment.
+    """
+    if not _needs_ftfy(cleaned):
+        return True
+    return (cleaned == repaired and "\n" not in text and "\n" not in cleaned and "&" not in cleaned
+            and len(text) <= _FTFY_SEGMENT_CHARS and len(cleaned) <= _FTFY_SEGMENT_CHARS)
 
 
 def clean_text(text: str, boilerplate: Iterable[re.Pattern[str]] = ()) -> str:
     """Unicode repair (ftfy, NFC), control-char removal, whitespace and boilerplate cleanup.
 
     Applied until nothing changes (a few rounds at most) so cleaning is idempotent:
-    ``clean_text(clean_text(x)) == clean_text(x)``.
+    ``clean_text(clean_text(x)) == clean_text(x)``. Most texts need one round: a second is run only
+    when ftfy might change the first round's output.
     """
     patterns = list(boilerplate)
     for _ in range(4):
-        cleaned = _clean_once(text, patterns)
-        if cleaned == text:
-            break
+        repaired, cleaned = _clean_once(text, patterns)
+        if cleaned == text or _is_fixed_point(text, repaired, cleaned):
+            return cleaned
         text = cleaned
     return text
 
