@@ -8,11 +8,18 @@ from collections.abc import Callable, Iterable
 from importlib import resources
 
 import numpy as np
-from nltk.tokenize import RegexpTokenizer
+import regex
 
 PAD, UNK = "<pad>", "<unk>"
 # Word tokens only: wordpunct_tokenize's punctuation tokens would be dropped from the token view anyway.
-_WORDS = RegexpTokenizer(r"\w+")
+# The tokens of NLTK's RegexpTokenizer(r"\w+") (tested), without its per-call guard: NLTK 3.10 runs tokenizer
+# patterns through nltk.redos, its `regex` engine under a wall-clock timeout against catastrophic backtracking,
+# which a linear pattern like \w+ cannot do. Same engine and flags here, so the same words (`regex`'s \w also
+# takes combining marks, stdlib re's does not).
+_WORDS = regex.compile(r"\w+", regex.UNICODE | regex.MULTILINE | regex.DOTALL)
+# In ASCII text \w is [A-Za-z0-9_]: every other byte becomes a space and str.split() finds the same words, in C.
+_ASCII_NON_WORD_TO_SPACE = bytes(c if c < 128 and (chr(c).isalnum() or chr(c) == "_") else 32 for c in range(256))
+_STEM_CACHE_WORDS = 200_000  # per stemmer; the cache starts over when full
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,21 +52,47 @@ def make_stemmer(name: str) -> Callable[[str], str]:
     return functools.lru_cache(maxsize=200_000)(stem)
 
 
+def word_tokens(text: str) -> list[str]:
+    """The ``\\w+`` words of ``text`` in order (what NLTK's RegexpTokenizer(r"\\w+") returns)."""
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_NON_WORD_TO_SPACE).decode("ascii").split()
+    return _WORDS.findall(text)
+
+
+@functools.lru_cache(maxsize=4)
+def _stem_cache(name: str) -> dict[str, str]:
+    return {}
+
+
+def stem_words(words: list[str], stemmer: str = "snowball") -> list[str]:
+    """Stems of ``words``; each distinct word is stemmed once per process (a dict, not a call per token)."""
+    stems = _stem_cache(stemmer)
+    try:
+        return [stems[word] for word in words]
+    except KeyError:
+        stem = make_stemmer(stemmer)
+        if len(stems) > _STEM_CACHE_WORDS:
+            stems.clear()
+        for word in words:
+            if word not in stems:
+                stems[word] = stem(word)
+        return [stems[word] for word in words]
+
+
 def tokenize(text: str, lowercase: bool = True, remove_stopwords: bool = True, stemmer: str = "snowball",
              max_tokens: int | None = None) -> list[str]:
-    """Word tokens of ``text`` (NLTK RegexpTokenizer), stopwords removed, stemmed."""
+    """Word tokens of ``text`` (``\\w+`` like NLTK's RegexpTokenizer), stopwords removed, stemmed."""
     if lowercase:
         text = text.lower()
-    stop = english_stopwords() if remove_stopwords else frozenset()
-    stem = make_stemmer(stemmer)
-    out: list[str] = []
-    for token in _WORDS.tokenize(text):
-        if token in stop or not token.strip("_"):  # \w+ also matches bare underscores
-            continue
-        out.append(stem(token))
-        if max_tokens is not None and len(out) >= max_tokens:
-            break
-    return out
+    words = word_tokens(text)
+    if "_" in text:
+        words = [word for word in words if word.strip("_")]  # \w+ also matches bare underscores
+    if remove_stopwords:
+        stop = english_stopwords()
+        words = [word for word in words if word not in stop]
+    if max_tokens is not None:
+        words = words[: max(max_tokens, 1)]  # one token even for max_tokens < 1, as the token loop did
+    return stem_words(words, stemmer)
 
 
 def build_vocab(token_lists: Iterable[Iterable[str]], min_freq: int = 1, max_size: int = 50_000) -> list[str]:

@@ -1,0 +1,59 @@
+"""The token view without NLTK's per-call regex guard gives NLTK's tokens: word splitting equal to
+RegexpTokenizer(r"\\w+"), stems equal to the stemmer's, tokenize equal to the per-token loop."""
+
+from __future__ import annotations
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from nltk.tokenize import RegexpTokenizer
+
+from mmdata.text.tokens import english_stopwords, make_stemmer, stem_words, tokenize, word_tokens
+
+NLTK_WORDS = RegexpTokenizer(r"\w+")
+PIECES = st.sampled_from(["Running", "dogs", "the", "THE", "_", "__", "foo_bar", "don't", "3.14", "e-mail", "café",
+                          "a\u0301", "İstanbul", "नमस्ते", "Σίσυφος", "ǅ", "Ⅷ", "①", "\u200d", "日本語", "🙂", " ", "\n"])
+TEXTS = st.one_of(st.text(max_size=80), st.text(alphabet=st.characters(max_codepoint=127), max_size=80),
+                  st.lists(st.one_of(PIECES, st.text(max_size=6)), max_size=20).map(" ".join))
+
+
+def _tokenize_by_definition(text, lowercase, remove_stopwords, stemmer, max_tokens):
+    """The per-token loop with NLTK's tokenizer."""
+    text = text.lower() if lowercase else text
+    stop = english_stopwords() if remove_stopwords else frozenset()
+    stem = make_stemmer(stemmer)
+    out = []
+    for token in NLTK_WORDS.tokenize(text):
+        if token in stop or not token.strip("_"):
+            continue
+        out.append(stem(token))
+        if max_tokens is not None and len(out) >= max_tokens:
+            break
+    return out
+
+
+def test_word_tokens_equal_nltk_on_every_ascii_char():
+    text = "".join(f"a{chr(c)}b{chr(c)}{chr(c)}" for c in range(128))
+    assert word_tokens(text) == NLTK_WORDS.tokenize(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXTS)
+@example("i\u0307 a\u0301b नमस्ते")  # combining marks are \w for NLTK's engine, not for stdlib re
+def test_word_tokens_equal_nltk_regexp_tokenizer(text):
+    assert word_tokens(text) == NLTK_WORDS.tokenize(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(TEXTS, st.booleans(), st.booleans(), st.sampled_from(["snowball", "porter", "none"]),
+       st.one_of(st.none(), st.integers(-1, 6)))
+def test_tokenize_equals_the_per_token_loop(text, lowercase, remove_stopwords, stemmer, max_tokens):
+    assert (tokenize(text, lowercase, remove_stopwords, stemmer, max_tokens)
+            == _tokenize_by_definition(text, lowercase, remove_stopwords, stemmer, max_tokens))
+
+
+def test_stem_words_equal_the_stemmer_and_repeat():
+    words = ["running", "runs", "ran", "easily", "running"]
+    for name in ("snowball", "porter", "none"):
+        expected = [make_stemmer(name)(word) for word in words]
+        assert stem_words(words, name) == expected
+        assert stem_words(words, name) == expected  # second call served from the cache
