@@ -1,4 +1,4 @@
-"""Near-duplicate signatures for text: MinHash over word 5-gram shingles (datasketch)."""
+"""Near-duplicate signatures for text: MinHash over word 5-gram shingles (datasketch's permutations)."""
 
 from __future__ import annotations
 
@@ -11,30 +11,49 @@ from datasketch import MinHash
 NUM_PERM = 64
 SHINGLE = 5
 SCHEME = "affine32"  # stated explicitly so stored hash values reload with the same scheme
-_MASK32 = np.uint64(0xFFFFFFFF)
-_MIX = np.uint64(0x9E3779B1)  # odd 32-bit multiplier of the rolling shingle hash
+_MIX = np.uint32(0x9E3779B1)  # odd 32-bit multiplier of the rolling shingle hash
+_WORD_HASH_CACHE_WORDS = 1_000_000  # the crc32 cache starts over when full
+_word_hashes: dict[str, int] = {}
+# MurmurHash3's 32-bit finalizer, which datasketch's affine32 scheme applies to every input hash.
+_FMIX32 = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16))
 
 
-def shingle_hashes(text: str, size: int = SHINGLE) -> np.ndarray:
-    """32-bit hashes of the lower-cased word ``size``-grams of ``text`` (the whole text when shorter).
+def _crc32_of_words(words: list[str]) -> np.ndarray:
+    # A word's crc32 is computed once per process: documents share most of their words.
+    try:
+        hashes = [_word_hashes[word] for word in words]
+    except KeyError:
+        if len(_word_hashes) > _WORD_HASH_CACHE_WORDS:
+            _word_hashes.clear()
+        for word in words:
+            if word not in _word_hashes:
+                _word_hashes[word] = zlib.crc32(word.encode("utf-8"))
+        hashes = [_word_hashes[word] for word in words]
+    return np.array(hashes, dtype=np.uint32)
+
+
+def word_shingle_hashes(words: list[str], size: int = SHINGLE) -> np.ndarray:
+    """32-bit hashes of the ``size``-grams of ``words`` (all of them when fewer).
 
     Words are hashed once (crc32) and combined per window with numpy, instead of hashing every
     shingle string separately: same role as datasketch's sha1 per item, a fraction of the cost.
+    uint32 arithmetic wraps around, which is the ``& 0xFFFFFFFF`` of the rolling hash.
     """
-    words = text.lower().split()
     if not words:
         return np.zeros(1, dtype=np.uint32)
-    word_hashes = np.fromiter((zlib.crc32(w.encode("utf-8")) for w in words), dtype=np.uint64, count=len(words))
+    word_hashes = _crc32_of_words(words)
     width = min(size, len(words))
     windows = len(words) - width + 1
-    combined = np.zeros(windows, dtype=np.uint64)
-    for offset in range(width):
-        combined = (combined * _MIX + word_hashes[offset : offset + windows]) & _MASK32
-    return combined.astype(np.uint32)
+    combined = word_hashes[:windows].copy()
+    for offset in range(1, width):
+        combined *= _MIX
+        combined += word_hashes[offset : offset + windows]
+    return combined
 
 
-def _identity(value):
-    return value
+def shingle_hashes(text: str, size: int = SHINGLE) -> np.ndarray:
+    """32-bit hashes of the lower-cased word ``size``-grams of ``text`` (the whole text when shorter)."""
+    return word_shingle_hashes(text.lower().split(), size)
 
 
 @functools.lru_cache(maxsize=4)
@@ -43,9 +62,27 @@ def _permutations(num_perm: int) -> np.ndarray:
     return MinHash(num_perm=num_perm, seed=1, scheme=SCHEME).permutations
 
 
+def minhash_of_hashes(hashes: np.ndarray, num_perm: int = NUM_PERM) -> np.ndarray:
+    """MinHash values (uint64 [num_perm]) of 32-bit item hashes: what datasketch's ``MinHash.update_batch``
+    gives with seed 1 and the affine32 scheme (tested), as a few numpy operations on the whole batch."""
+    a, b = _permutations(num_perm)
+    s1, m1, s2, m2, s3 = _FMIX32
+    hv = hashes.astype(np.uint32)
+    hv = hv ^ (hv >> s1)
+    hv *= m1
+    hv ^= hv >> s2
+    hv *= m2
+    hv ^= hv >> s3
+    permuted = a[:, None] * hv  # [num_perm, items], wrapping uint32 like datasketch's
+    permuted += b[:, None]
+    return permuted.min(axis=1).astype(np.uint64)
+
+
+def words_minhash(words: list[str], num_perm: int = NUM_PERM) -> np.ndarray:
+    """MinHash hash values of the shingles of already lower-cased, whitespace-split ``words``."""
+    return minhash_of_hashes(word_shingle_hashes(words), num_perm)
+
+
 def text_minhash(text: str, num_perm: int = NUM_PERM) -> np.ndarray:
     """MinHash hash values (uint [num_perm]) of ``text``; fixed seed so signatures compare across runs."""
-    signature = MinHash(num_perm=num_perm, seed=1, scheme=SCHEME, hashfunc=_identity,
-                        permutations=_permutations(num_perm))
-    signature.update_batch(shingle_hashes(text).tolist())
-    return signature.hashvalues.astype(np.uint64)
+    return words_minhash(text.lower().split(), num_perm)
