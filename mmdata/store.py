@@ -19,6 +19,7 @@ class RawStore:
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
+        self._prefix = os.fspath(self.root) + os.sep  # get() builds plain strings: pathlib costs more than the read
 
     def path_of(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
@@ -37,7 +38,8 @@ class RawStore:
 
     def get(self, sha256: str) -> bytes:
         """Return the bytes stored under ``sha256`` (KeyError when absent)."""
-        path = self.path_of(sha256)
-        if not path.is_file():
-            raise KeyError(f"object {sha256} is not in the raw store at {self.root}")
-        return path.read_bytes()
+        try:
+            with open(f"{self._prefix}{sha256[:2]}{os.sep}{sha256}", "rb", buffering=0) as handle:
+                return handle.read()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise KeyError(f"object {sha256} is not in the raw store at {self.root}") from None
