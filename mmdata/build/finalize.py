@@ -7,7 +7,9 @@ import json
 import shutil
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -20,36 +22,40 @@ from mmdata.atomic import atomic_path, write_text_atomic
 from mmdata.audio.kernels import npy_bytes
 from mmdata.build.config import BuildConfig
 from mmdata.build.dedup import Deduplicator
-from mmdata.build.partition import partition_paths
+from mmdata.build.partition import TOKENS_METADATA, partition_paths
 from mmdata.build.plan import PLAN_FILE, effective_config, work_dir
 from mmdata.build.standardize import LABELS_FILE, PREPROCESS_FILE, VOCAB_FILE, Standardizer
 from mmdata.manifest import DROPPED, MANIFEST_NAME, OK, write_manifest
-from mmdata.shards.tario import add_sample, open_tar_for_writing
+from mmdata.shards.tario import add_members, member_header, member_padding, open_tar_for_writing
 from mmdata.text.tokens import build_vocab
 
 STATS_FILE = "stats.json"
 SHARD_PATTERN = "shard-{:06d}"
 
 
-def _load_records(cfg: BuildConfig) -> list[dict]:
-    """Every partition's records as plain dicts, sorted by key (dedup keeps the earliest key)."""
-    records = []
+def _read_plan(work: Path) -> dict[str, list]:
+    """The plan's columns (every raw key, sorted) as lists."""
+    return pq.read_table(work / PLAN_FILE).to_pydict()
+
+
+def _load_records(cfg: BuildConfig) -> tuple[list[dict], list[list[str]]]:
+    """Every partition's records as plain dicts sorted by key (dedup keeps the earliest key), and each
+    partition's token list (what its records' ``token_ids`` index)."""
+    records, partition_tokens = [], []
     for index in range(cfg.partitions):
         _, records_path = partition_paths(cfg, index)
         if not records_path.is_file():
             raise RuntimeError(f"partition {index} has not finished ({records_path} missing); run the build again")
-        for record in pq.read_table(records_path).to_pylist():
-            record["partition"] = index
-            records.append(record)
-    return sorted(records, key=lambda r: r["key"])
+        table = pq.read_table(records_path)
+        partition_tokens.append(json.loads(table.schema.metadata[TOKENS_METADATA]))
+        columns = table.to_pydict()  # column by column: far cheaper than a dict per row from arrow
+        names = [*columns, "partition"]
+        records.extend(dict(zip(names, (*row, index), strict=True)) for row in zip(*columns.values(), strict=True))
+    return sorted(records, key=lambda r: r["key"]), partition_tokens
 
 
-def _read_member(handles: dict, cfg: BuildConfig, partition: int, offset: int, size: int) -> bytes:
-    if partition not in handles:
-        handles[partition] = open(partition_paths(cfg, partition)[0], "rb")  # noqa: SIM115 -- closed in finalize
-    handle = handles[partition]
-    handle.seek(offset)
-    return handle.read(size)
+def _modalities(record: dict) -> set[str]:
+    return {m for m in fields.MODALITIES if record[f"has_{m}"]}
 
 
 def finalize_build(cfg: BuildConfig, results: list[dict] | None = None) -> dict:
@@ -57,17 +63,17 @@ def finalize_build(cfg: BuildConfig, results: list[dict] | None = None) -> dict:
     started = time.perf_counter()
     cfg = effective_config(cfg)
     out, work = Path(cfg.out), work_dir(cfg)
-    plan = {row["key"]: row for row in pq.read_table(work / PLAN_FILE).to_pylist()}
+    plan = _read_plan(work)
     label_names: list[str] = json.loads((work / LABELS_FILE).read_text())
     label_id = {name: i for i, name in enumerate(label_names)}
-    records = _load_records(cfg)
+    records, partition_tokens = _load_records(cfg)
+    split_of = dict(zip(plan["key"], plan["split"], strict=True))
     dedup = Deduplicator(cfg.dedup)
     for record in records:
-        record["split"] = plan[record["key"]]["split"]
+        record["split"] = split_of[record["key"]]
         if record["status"] != OK:
             continue
-        modalities = set(json.loads(record["stats"]))
-        reason = dedup.check(record["key"], record["content_hash"], modalities, record["text_minhash"],
+        reason = dedup.check(record["key"], record["content_hash"], _modalities(record), record["text_minhash"],
                              record["image_phash"])
         if reason:
             record["status"], record["reason"] = DROPPED, reason
@@ -75,10 +81,14 @@ def finalize_build(cfg: BuildConfig, results: list[dict] | None = None) -> dict:
     if cfg.reuse_from:
         vocab = json.loads((Path(cfg.reuse_from) / VOCAB_FILE).read_text())
     else:
-        train_tokens = (r["tokens"] for r in kept if r["split"] == "train" and r["tokens"] is not None)
+        token_arrays = [np.array(tokens, dtype=object) for tokens in partition_tokens]
+        train_tokens = (token_arrays[r["partition"]][np.frombuffer(r["token_ids"], np.int32)].tolist()
+                        for r in kept if r["split"] == "train" and r["token_ids"] is not None)
         vocab = build_vocab(train_tokens, cfg.text.vocab_min_freq, cfg.text.vocab_max_size)
     standardizer = Standardizer(cfg.text, cfg.image, cfg.audio, vocab=vocab, labels=label_names)
-    shard_of = _write_all_splits(cfg, kept, plan, label_id, standardizer)
+    # Each partition's tokens mapped once to vocabulary ids; a sample's ids are then one array lookup.
+    vocab_ids = [standardizer.token_array(tokens) for tokens in partition_tokens]
+    shard_of = _write_all_splits(cfg, kept, plan, label_id, vocab_ids)
     manifest = _build_manifest(plan, records, shard_of)
     write_manifest(manifest, out / MANIFEST_NAME)
     write_text_atomic(out / LABELS_FILE, json.dumps(label_names, indent=1))
@@ -96,16 +106,22 @@ def _sample_order(cfg: BuildConfig, records: list[dict]) -> list[dict]:
     return sorted(records, key=lambda r: (stable_hash(cfg.seed, "shard-order", r["key"]), r["key"]))
 
 
-def _write_all_splits(cfg, kept: list[dict], plan: dict, label_id: dict, standardizer) -> dict[str, str]:
+def _write_all_splits(cfg, kept: list[dict], plan: dict[str, list], label_id: dict,
+                      vocab_ids: list[np.ndarray]) -> dict[str, str]:
     out = Path(cfg.out)
+    row_of = {key: i for i, key in enumerate(plan["key"])}
     shard_of: dict[str, str] = {}
-    handles: dict[int, object] = {}
+    handles: dict[int, BinaryIO] = {}
     written: set[Path] = set()
     try:
         for split in sorted({r["split"] for r in kept}):
             with ShardSink(out / split, cfg.shards.maxcount, cfg.shards.maxsize) as sink:
                 for record in _sample_order(cfg, [r for r in kept if r["split"] == split]):
-                    sink.add(*_assemble(record, plan[record["key"]], label_id, standardizer, handles, cfg))
+                    if record["partition"] not in handles:
+                        handles[record["partition"]] = open(partition_paths(cfg, record["partition"])[0], "rb")  # noqa: SIM115 -- closed below
+                    chunks, size = _members(record, plan["shard_key"][row_of[record["key"]]], handles[record["partition"]],
+                                            vocab_ids[record["partition"]])
+                    sink.add_members(chunks, size, _sidecar(record, plan, row_of[record["key"]], label_id, size))
             written |= sink.written
             shard_of.update(sink.shard_of)
     finally:
@@ -113,6 +129,26 @@ def _write_all_splits(cfg, kept: list[dict], plan: dict, label_id: dict, standar
             handle.close()
     _remove_stale_shards(out, written)
     return shard_of
+
+
+def _members(record: dict, shard_key: str, blob: BinaryIO, vocab_ids: np.ndarray) -> tuple[tuple, int]:
+    """The sample's tar members (the partition's bytes, with tok.npy put in its sorted place) and payload size."""
+    blob.seek(record["offset"])
+    view = memoryview(blob.read(record["size"]))
+    if record["token_ids"] is None:
+        return (view,), record["payload_bytes"]
+    tokens = npy_bytes(vocab_ids[np.frombuffer(record["token_ids"], np.int32)])
+    head = record["head_size"]
+    chunks = (view[:head], member_header(f"{shard_key}.{fields.TOKENS}", len(tokens)), tokens,
+              member_padding(len(tokens)), view[head:])
+    return chunks, record["payload_bytes"] + len(tokens)
+
+
+def _sidecar(record: dict, plan: dict[str, list], row: int, label_id: dict, size: int) -> dict:
+    label = plan["label"][row]
+    return {"key": record["key"], "shard_key": plan["shard_key"][row], "label": label,
+            "label_id": label_id.get(label, -1), "split": plan["split"][row], "group": plan["group"][row],
+            **{f"has_{m}": record[f"has_{m}"] for m in fields.MODALITIES}, "bytes": size, "quality": record["stats"]}
 
 
 class ShardSink:
@@ -143,12 +179,20 @@ class ShardSink:
                 self._stack.__exit__(kind, error, traceback)  # discards the temporary tar
 
     def add(self, shard_key: str, sample: dict[str, bytes], sidecar: dict) -> None:
-        size = sum(len(v) for v in sample.values())
+        """Write ``sample``'s fields as ``<shard_key>.<field>`` members."""
+        chunks = []
+        for field in sorted(sample):
+            data = sample[field]
+            chunks += (member_header(f"{shard_key}.{field}", len(data)), data, member_padding(len(data)))
+        self.add_members(chunks, sum(len(v) for v in sample.values()), sidecar)
+
+    def add_members(self, chunks: Iterable[bytes | memoryview], size: int, sidecar: dict) -> None:
+        """Write one sample given as encoded tar members; ``size`` is its payload bytes (what ``maxsize`` counts)."""
         if self._rows and (len(self._rows) >= self.maxcount or self._bytes + size > self.maxsize):
             self._close_shard()
         if self._stack is None:
             self._open_shard()
-        add_sample(self._tar, shard_key, sample)
+        add_members(self._tar, chunks)
         self._rows.append(sidecar)
         self._bytes += size
 
@@ -170,25 +214,6 @@ class ShardSink:
         self.index += 1
 
 
-def _assemble(record: dict, planned: dict, label_id, standardizer, handles, cfg) -> tuple[str, dict, dict]:
-    key = record["key"]
-    members = json.loads(record["members"])
-    sample = {f: _read_member(handles, cfg, record["partition"], off, size) for f, (off, size) in members.items()}
-    if record["tokens"] is not None:
-        sample[fields.TOKENS] = npy_bytes(standardizer.token_array(record["tokens"]))
-    label = planned["label"]
-    meta = {"key": key, "label": label, "label_id": label_id.get(label, -1), "split": planned["split"],
-            "group": planned["group"], "quality": json.loads(record["stats"]), "sources": json.loads(planned["sources"])}
-    sample[fields.META] = json.dumps(meta, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    if label in label_id:
-        sample[fields.CLASS] = str(label_id[label]).encode()
-    sidecar = {"key": key, "shard_key": planned["shard_key"], "label": label, "label_id": meta["label_id"],
-               "split": planned["split"], "group": planned["group"],
-               **{f"has_{m}": fields.payload_field(sample, m) is not None for m in fields.MODALITIES},
-               "bytes": sum(len(v) for v in sample.values()), "quality": record["stats"]}
-    return planned["shard_key"], sample, sidecar
-
-
 def _remove_stale_shards(out: Path, written: set[Path]) -> None:
     """Shards of an earlier, larger build must not linger beside the new ones."""
     for path in list(out.glob("*/shard-*.tar")) + list(out.glob("*/shard-*.parquet")):
@@ -199,45 +224,55 @@ def _remove_stale_shards(out: Path, written: set[Path]) -> None:
             directory.rmdir()
 
 
-def _build_manifest(plan: dict, records: list[dict], shard_of: dict[str, str]) -> pd.DataFrame:
+def _build_manifest(plan: dict[str, list], records: list[dict], shard_of: dict[str, str]) -> pd.DataFrame:
     """One row per raw key (plan order = sorted keys): the partition's verdict, else the plan's."""
     by_key = {r["key"]: r for r in records}
-    rows = []
-    for key, planned in plan.items():
-        verdict = by_key.get(key, planned)
-        status = verdict["status"]
-        rows.append({"key": key, "status": status, "reason": verdict["reason"], "label": planned["label"],
-                     "group": planned["group"], "split": planned["split"] if status == OK else "",
-                     "shard": shard_of.get(key, "")})
-    return pd.DataFrame(rows, columns=["key", "status", "reason", "label", "group", "split", "shard"])
+    statuses, reasons = [], []
+    for key, status, reason in zip(plan["key"], plan["status"], plan["reason"], strict=True):
+        verdict = by_key.get(key)
+        statuses.append(verdict["status"] if verdict else status)
+        reasons.append(verdict["reason"] if verdict else reason)
+    return pd.DataFrame({
+        "key": plan["key"], "status": statuses, "reason": reasons, "label": plan["label"], "group": plan["group"],
+        "split": [split if status == OK else "" for split, status in zip(plan["split"], statuses, strict=True)],
+        "shard": [shard_of.get(key, "") for key in plan["key"]]})
 
 
 def _stats(cfg, manifest: pd.DataFrame, records: list[dict], label_names, results, finalize_s: float) -> dict:
-    ok = manifest[manifest["status"] == OK]
-    modalities_of = {r["key"]: json.loads(r["stats"]).keys() for r in records if r["status"] == OK}
+    statuses = manifest["status"].tolist()
+    modalities_of = {r["key"]: _modalities(r) for r in records if r["status"] == OK}
+    ok_rows: dict[str, list[tuple[str, str, str]]] = defaultdict(list)  # split -> (key, label, group)
+    for key, status, label, group, split in zip(manifest["key"].tolist(), statuses, manifest["label"].tolist(),
+                                                manifest["group"].tolist(), manifest["split"].tolist(), strict=True):
+        if status == OK:
+            ok_rows[split].append((key, label, group))
     splits: dict[str, dict] = {}
-    for split, frame in ok.groupby("split"):
+    for split in sorted(ok_rows):
+        rows = ok_rows[split]
         coverage: Counter = Counter()
-        for key in frame["key"]:
+        for key, _, _ in rows:
             coverage.update(modalities_of[key])
         shard_dir = Path(cfg.out) / split
-        classes = {k: int(v) for k, v in sorted(frame["label"].value_counts().items())}
+        classes = dict(sorted(Counter(label for _, label, _ in rows).items()))
+        tars = list(shard_dir.glob("shard-*.tar"))
         splits[split] = {
-            "samples": len(frame),
+            "samples": len(rows),
             "classes": classes,
             # Class-balance report: how far the largest class outnumbers the smallest present one.
             "class_imbalance": round(max(classes.values()) / min(classes.values()), 3),
             "modalities": {m: int(coverage.get(m, 0)) for m in fields.MODALITIES},
-            "groups": int(frame["group"].replace("", np.nan).nunique()),
-            "shards": len(list(shard_dir.glob("shard-*.tar"))),
-            "bytes": sum(p.stat().st_size for p in shard_dir.glob("shard-*.tar")),
+            "groups": len({group for _, _, group in rows if group}),
+            "shards": len(tars),
+            "bytes": sum(p.stat().st_size for p in tars),
         }
     reasons: dict[str, int] = defaultdict(int)
-    for reason in manifest.loc[manifest["status"] != OK, "reason"]:
-        reasons[_reason_class(reason)] += 1
+    for status, reason in zip(statuses, manifest["reason"].tolist(), strict=True):
+        if status != OK:
+            reasons[_reason_class(reason)] += 1
     partition_timings = [r for r in (results or []) if isinstance(r, dict)]
+    counts = Counter(statuses)
     return {
-        "samples": {"total": len(manifest), **{s: int((manifest["status"] == s).sum()) for s in ("ok", "dropped", "failed")}},
+        "samples": {"total": len(manifest), **{s: counts.get(s, 0) for s in ("ok", "dropped", "failed")}},
         "labels": label_names,
         "splits": splits,
         "drop_reasons": dict(sorted(reasons.items())),

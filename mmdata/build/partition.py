@@ -1,8 +1,12 @@
 """Process one partition: load raw bytes, clean and standardize each sample, write a work file.
 
-A partition leaves ``part-%05d.bin`` (the standardized fields, concatenated) and ``part-%05d.parquet``
-(one record per sample: status, reason, stats, tokens, signatures, field offsets into the .bin). The parquet is written last and
-atomically: it is the completion marker that lets a re-run after a kill skip the partition.
+A partition leaves ``part-%05d.bin`` and ``part-%05d.parquet``. The .bin holds each kept sample
+already as tar members (headers, payloads, padding) in final member order: everything in a sample's
+``json`` and ``cls`` is known from the plan, so finalize copies one byte range per sample into its
+shard and adds only ``tok.npy`` (its ids need the finished vocabulary) at ``head_size`` bytes in.
+The parquet has one record per sample (status, reason, stats, token ids into the partition's own
+token list, dedup signatures, the byte range). It is written last and atomically: it is the
+completion marker that lets a re-run after a kill skip the partition.
 """
 
 from __future__ import annotations
@@ -10,29 +14,36 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import BinaryIO
 
-import pandas as pd
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mmdata import fields
 from mmdata.atomic import atomic_path
 from mmdata.build.config import BuildConfig
-from mmdata.build.plan import Partition, effective_config, work_dir
+from mmdata.build.plan import Partition, SamplePlan, effective_config, work_dir
 from mmdata.build.standardize import DropSample, Standardizer
 from mmdata.manifest import DROPPED, FAILED, OK, objects_dir
+from mmdata.shards.tario import member_header, member_padding
 from mmdata.store import RawStore
 
 RECORD_SCHEMA = pa.schema([
     ("key", pa.string()), ("status", pa.string()), ("reason", pa.string()),
     ("stats", pa.string()),  # JSON {modality: {...}}
-    ("tokens", pa.list_(pa.string())),
+    *[(f"has_{m}", pa.bool_()) for m in fields.MODALITIES],
+    ("token_ids", pa.binary()),  # int32 indices into the partition's token list; null when no text
     ("text_minhash", pa.binary()),  # uint64 MinHash values, empty when no text
     ("image_phash", pa.string()),
     ("content_hash", pa.string()),  # sha256 over the sample's raw item hashes (exact duplicates)
-    ("members", pa.string()),  # JSON {field: [offset, size]} into the partition's .bin
+    ("offset", pa.int64()), ("size", pa.int64()),  # the sample's tar members in the partition's .bin
+    ("head_size", pa.int64()),  # bytes of those members that sort before tok.npy
+    ("payload_bytes", pa.int64()),  # field bytes without tar headers and padding, tok.npy excluded
 ])
+TOKENS_METADATA = b"mmpipe.tokens"  # parquet metadata key: JSON list of the partition's distinct tokens
 
 
 def partition_paths(cfg: BuildConfig, index: int) -> tuple[Path, Path]:
@@ -40,7 +51,7 @@ def partition_paths(cfg: BuildConfig, index: int) -> tuple[Path, Path]:
     return work / f"part-{index:05d}.bin", work / f"part-{index:05d}.parquet"
 
 
-def _content_hash(plan) -> str:
+def _content_hash(plan: SamplePlan) -> str:
     digest = hashlib.sha256()
     for item in sorted(plan.items, key=lambda i: i.modality):
         digest.update(f"{item.modality}:{item.sha256};".encode())
@@ -56,41 +67,86 @@ def process_partition(cfg: BuildConfig, partition: Partition) -> dict:
     cfg = effective_config(cfg)
     blob_path, records_path = partition_paths(cfg, partition.index)
     if records_path.is_file():
-        return _summary(partition.index, pd.read_parquet(records_path, columns=["status"]), resumed=True)
-    store = RawStore(objects_dir(cfg.raw))
-    standardizer = Standardizer(cfg.text, cfg.image, cfg.audio)
-    records = []
+        statuses = pq.read_table(records_path, columns=["status"]).column("status").to_pylist()
+        return _summary(partition.index, statuses, resumed=True)
+    writer = _PartitionWriter(RawStore(objects_dir(cfg.raw)), Standardizer(cfg.text, cfg.image, cfg.audio))
     with atomic_path(blob_path) as tmp_blob, open(tmp_blob, "wb") as blob:
         for plan in partition.samples:
-            records.append(_process_sample(plan, store, standardizer, blob))
-    table = pa.Table.from_pylist(records, schema=RECORD_SCHEMA)
+            writer.add(plan, blob)
+    table = pa.table(writer.columns, schema=RECORD_SCHEMA)
+    table = table.replace_schema_metadata({TOKENS_METADATA: json.dumps(list(writer.token_index))})
     with atomic_path(records_path) as tmp:
         pq.write_table(table, tmp)
-    summary = _summary(partition.index, table.select(["status"]).to_pandas(), resumed=False)
+    summary = _summary(partition.index, writer.columns["status"], resumed=False)
     return {**summary, "seconds": round(time.perf_counter() - started, 3)}
 
 
-def _process_sample(plan, store: RawStore, standardizer: Standardizer, blob: BinaryIO) -> dict:
-    record = {"key": plan.key, "status": OK, "reason": "", "stats": "{}", "tokens": None, "text_minhash": b"",
-              "image_phash": "", "content_hash": _content_hash(plan), "members": "{}"}
-    try:
-        raw = {item.modality: store.get(item.sha256) for item in plan.items}
-        processed = standardizer.process(raw)
-    except DropSample as drop:
-        return {**record, "status": DROPPED, "reason": drop.reason}
-    except Exception as err:  # noqa: BLE001  -- one bad sample fails alone, recorded with its error
-        return {**record, "status": FAILED, "reason": f"{type(err).__name__}: {err}"[:500]}
-    members = {}
-    for field in sorted(processed.fields):
-        data = processed.fields[field]
-        members[field] = [blob.tell(), len(data)]
-        blob.write(data)
-    record.update(stats=json.dumps(processed.stats, sort_keys=True), tokens=processed.tokens,
-                  text_minhash=processed.text_minhash.tobytes() if processed.text_minhash is not None else b"",
-                  image_phash=processed.image_phash or "", members=json.dumps(members, sort_keys=True))
-    return record
+class _PartitionWriter:
+    """Standardizes samples into tar members on the .bin and gathers the parquet's columns."""
+
+    def __init__(self, store: RawStore, standardizer: Standardizer):
+        self.store, self.standardizer = store, standardizer
+        self.columns: dict[str, list] = {name: [] for name in RECORD_SCHEMA.names}
+        self.token_index: dict[str, int] = {}
+        self._has = [(m, self.columns[f"has_{m}"]) for m in fields.MODALITIES]
+
+    def add(self, plan: SamplePlan, blob: BinaryIO) -> None:
+        try:
+            raw = {item.modality: self.store.get(item.sha256) for item in plan.items}
+            processed = self.standardizer.process(raw)
+        except DropSample as drop:
+            self._append_verdict(plan, DROPPED, drop.reason)
+            return
+        except Exception as err:  # noqa: BLE001  -- one bad sample fails alone, recorded with its error
+            self._append_verdict(plan, FAILED, f"{type(err).__name__}: {err}"[:500])
+            return
+        stats = processed.stats
+        meta = {"key": plan.key, "label": plan.label, "label_id": plan.label_id, "split": plan.split,
+                "group": plan.group, "quality": stats,
+                "sources": [{"modality": i.modality, "sha256": i.sha256, "uri": i.uri} for i in plan.items]}
+        sample = dict(processed.fields)
+        sample[fields.META] = json.dumps(meta, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        if plan.label_id >= 0:
+            sample[fields.CLASS] = str(plan.label_id).encode()
+        offset = blob.tell()
+        head_size = size = payload = 0
+        for field in sorted(sample):
+            data = sample[field]
+            header = member_header(f"{plan.shard_key}.{field}", len(data))
+            padding = member_padding(len(data))
+            blob.write(header)
+            blob.write(data)
+            blob.write(padding)
+            size += len(header) + len(data) + len(padding)
+            payload += len(data)
+            if field < fields.TOKENS:
+                head_size = size
+        columns = self.columns
+        for name, value in (("key", plan.key), ("status", OK), ("reason", ""),
+                            ("stats", json.dumps(stats, sort_keys=True)), ("token_ids", self._token_ids(processed.tokens)),
+                            ("text_minhash", b"" if processed.text_minhash is None else processed.text_minhash.tobytes()),
+                            ("image_phash", processed.image_phash or ""), ("content_hash", _content_hash(plan)),
+                            ("offset", offset), ("size", size), ("head_size", head_size), ("payload_bytes", payload)):
+            columns[name].append(value)
+        for modality, column in self._has:
+            column.append(modality in stats)
+
+    def _token_ids(self, tokens: list[str] | None) -> bytes | None:
+        if tokens is None:
+            return None
+        index = self.token_index
+        return np.array([index.setdefault(t, len(index)) for t in tokens], dtype=np.int32).tobytes()
+
+    def _append_verdict(self, plan: SamplePlan, status: str, reason: str) -> None:
+        for name, value in (("key", plan.key), ("status", status), ("reason", reason), ("stats", "{}"),
+                            ("token_ids", None), ("text_minhash", b""), ("image_phash", ""),
+                            ("content_hash", _content_hash(plan)), ("offset", 0), ("size", 0), ("head_size", 0),
+                            ("payload_bytes", 0)):
+            self.columns[name].append(value)
+        for _modality, column in self._has:
+            column.append(False)
 
 
-def _summary(index: int, statuses: pd.DataFrame, resumed: bool) -> dict:
-    counts = statuses["status"].value_counts().to_dict()
+def _summary(index: int, statuses: list[str], resumed: bool) -> dict:
+    counts = Counter(statuses)
     return {"partition": index, "resumed": resumed, **{s: int(counts.get(s, 0)) for s in (OK, DROPPED, FAILED)}}

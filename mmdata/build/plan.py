@@ -9,19 +9,22 @@ import shutil
 from collections import defaultdict
 from pathlib import Path
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from mmdata import fields
 from mmdata.annotate.labels import resolve_labels
 from mmdata.annotate.split import assign_splits, stable_hash
-from mmdata.atomic import write_text_atomic
+from mmdata.atomic import atomic_path, write_text_atomic
 from mmdata.build.config import BuildConfig
 from mmdata.build.standardize import LABELS_FILE, PREPROCESS_FILE
-from mmdata.manifest import OK, manifest_path, read_raw_manifest, write_manifest
+from mmdata.manifest import OK, manifest_path, read_raw_manifest
 
 WORK_DIR = ".work"
 PLAN_FILE = "plan.parquet"
+# Layout of the work files; part of the fingerprint, so partitions left by another layout are redone.
+WORK_FORMAT = "2"
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_\-]")
 
 
@@ -35,6 +38,7 @@ class SamplePlan(BaseModel):
     key: str  # raw key
     shard_key: str  # key as written into tars (no dots or slashes, which WebDataset would split on)
     label: str
+    label_id: int = -1  # index in labels.json; -1 (and no cls field) when the label is not in it
     group: str
     split: str
     items: list[SampleItem]
@@ -76,7 +80,7 @@ def _natural(label: str) -> tuple:
 
 def _fingerprint(cfg: BuildConfig) -> str:
     settings = cfg.model_dump_json(exclude={"out", "workers", "dask_address", "lock_timeout_s"})
-    digest = hashlib.sha256(settings.encode())
+    digest = hashlib.sha256(f"{WORK_FORMAT}\n{settings}".encode())
     digest.update(manifest_path(cfg.raw).read_bytes())
     return digest.hexdigest()
 
@@ -105,41 +109,42 @@ def plan_partitions(cfg: BuildConfig) -> list[Partition]:
         raise ValueError("build.partitions must be >= 1")
     raw = read_raw_manifest(cfg.raw)
     work = _prepare_work_dir(cfg)
-    rows_by_key: dict[str, list[dict]] = defaultdict(list)
-    for row in raw.to_dict("records"):
-        rows_by_key[row["key"]].append(row)
+    columns = ("key", "modality", "uri", "status", "reason", "sha256", "label", "group")
+    rows_by_key: dict[str, list[tuple]] = defaultdict(list)
+    for row in zip(*(raw[name].tolist() for name in columns), strict=True):
+        rows_by_key[row[0]].append(row)
     items: dict[str, list[SampleItem]] = {}
     source_labels: dict[str, str] = {}
     groups: dict[str, str] = {}
-    plan_rows: list[dict] = []
+    verdicts: dict[str, tuple[str, str]] = {}  # key -> (status, reason), for every raw key
     for key in sorted(rows_by_key):
-        rows = rows_by_key[key]
-        ok_rows = sorted((r for r in rows if r["status"] == OK and r["modality"] in fields.MODALITIES),
-                         key=lambda r: (r["modality"], r["uri"]))
+        rows = rows_by_key[key]  # tuples in the order of ``columns``
+        ok_rows = sorted((r for r in rows if r[3] == OK and r[1] in fields.MODALITIES), key=lambda r: (r[1], r[2]))
         chosen: dict[str, SampleItem] = {}
         for row in ok_rows:
-            chosen.setdefault(row["modality"], SampleItem(modality=row["modality"], sha256=row["sha256"], uri=row["uri"]))
-        source_labels[key] = next((r["label"] for r in rows if r["label"]), "")
-        groups[key] = next((r["group"] for r in rows if r["group"]), "")
+            if row[1] not in chosen:
+                chosen[row[1]] = SampleItem.model_construct(modality=row[1], sha256=row[5], uri=row[2])
+        source_labels[key] = next((r[6] for r in rows if r[6]), "")
+        groups[key] = next((r[7] for r in rows if r[7]), "")
         if chosen:
             items[key] = list(chosen.values())
         else:
-            first = next((r for r in rows if r["status"] != OK), rows[0])
-            reason = f"raw_{first['status']}: {first['reason']}" if first["status"] != OK else "no_supported_modality"
-            plan_rows.append({"key": key, "status": "dropped", "reason": reason})
+            first = next((r for r in rows if r[3] != OK), rows[0])
+            reason = f"raw_{first[3]}: {first[4]}" if first[3] != OK else "no_supported_modality"
+            verdicts[key] = ("dropped", reason)
     labels = resolve_labels(source_labels, {k: [i.uri for i in v] for k, v in items.items()}, cfg.labels)
     if cfg.reuse_from:
         label_names = json.loads((Path(cfg.reuse_from) / LABELS_FILE).read_text())
     else:
         label_names = sorted({labels[k] for k in items if k in labels}, key=_natural)
-    known = set(label_names)
+    label_ids = {name: i for i, name in enumerate(label_names)}
     buildable: dict[str, tuple[str, str]] = {}
     for key in items:
         label = labels.get(key, "")
         if not label and cfg.labels.require_label:
-            plan_rows.append({"key": key, "status": "dropped", "reason": "missing_label"})
-        elif label and label not in known:
-            plan_rows.append({"key": key, "status": "dropped", "reason": f"label_not_in_training_set: {label}"})
+            verdicts[key] = ("dropped", "missing_label")
+        elif label and label not in label_ids:
+            verdicts[key] = ("dropped", f"label_not_in_training_set: {label}")
         else:
             buildable[key] = (label, groups[key])
     if cfg.split:
@@ -147,18 +152,19 @@ def plan_partitions(cfg: BuildConfig) -> list[Partition]:
     else:
         splits = assign_splits(buildable, cfg.splits, cfg.seed)
     parts: list[list[SamplePlan]] = [[] for _ in range(cfg.partitions)]
-    for key in sorted(buildable):
-        label, group = buildable[key]
-        plan = SamplePlan(key=key, shard_key=shard_key_of(key), label=label, group=group, split=splits[key],
-                          items=items[key])
+    for key, (label, group) in buildable.items():
+        plan = SamplePlan.model_construct(key=key, shard_key=shard_key_of(key), label=label,
+                                          label_id=label_ids.get(label, -1), group=group, split=splits[key],
+                                          items=items[key])
         parts[stable_hash(key) % cfg.partitions].append(plan)
-        plan_rows.append({"key": key, "status": "planned", "reason": ""})
-    frame = pd.DataFrame(plan_rows, columns=["key", "status", "reason"]).sort_values("key", kind="stable")
-    frame["shard_key"] = [shard_key_of(k) for k in frame["key"]]
-    frame["sources"] = [json.dumps([i.model_dump() for i in items.get(k, [])], sort_keys=True) for k in frame["key"]]
-    frame["label"] = [labels.get(k, source_labels.get(k, "")) for k in frame["key"]]
-    frame["group"] = [groups.get(k, "") for k in frame["key"]]
-    frame["split"] = [splits.get(k, "") for k in frame["key"]]
-    write_manifest(frame.reset_index(drop=True), work / PLAN_FILE)
+        verdicts[key] = ("planned", "")
+    keys = sorted(verdicts)
+    table = pa.table({
+        "key": keys, "status": [verdicts[k][0] for k in keys], "reason": [verdicts[k][1] for k in keys],
+        "shard_key": [shard_key_of(k) for k in keys],
+        "label": [labels.get(k, source_labels.get(k, "")) for k in keys],
+        "group": [groups.get(k, "") for k in keys], "split": [splits.get(k, "") for k in keys]})
+    with atomic_path(work / PLAN_FILE) as tmp:
+        pq.write_table(table, tmp)
     write_text_atomic(work / LABELS_FILE, json.dumps(label_names))
     return [Partition(index=i, samples=samples) for i, samples in enumerate(parts)]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import os
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import BinaryIO
 
 OWNER = "mmpipe"
@@ -46,18 +45,31 @@ def gnu_header(name: str, size: int) -> bytes | None:
     return head + b"%06o\0 " % checksum + tail
 
 
+def member_header(name: str, size: int) -> bytes:
+    """The header block(s) ``tarfile`` writes before member ``name`` of ``size`` bytes (GNU long names too)."""
+    header = gnu_header(name, size)
+    if header is None:
+        # TarFile.addfile's own encoding (the file-system encoding, surrogateescape), as open_tar_for_writing leaves it.
+        header = tar_member(name, size).tobuf(tarfile.GNU_FORMAT, tarfile.ENCODING, "surrogateescape")
+    return header
+
+
+def member_padding(size: int) -> bytes:
+    """The NUL bytes that fill a member of ``size`` bytes up to the next tar block."""
+    return b"\0" * (-size % tarfile.BLOCKSIZE)
+
+
 def add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     """Append ``data`` to ``tar`` as member ``name``."""
-    header = gnu_header(name, len(data))
-    if header is None:
-        tar.addfile(tar_member(name, len(data)), io.BytesIO(data))
-        return
-    padding = -len(data) % tarfile.BLOCKSIZE
-    tar.fileobj.write(header)
-    tar.fileobj.write(data)
-    if padding:
-        tar.fileobj.write(b"\0" * padding)
-    tar.offset += len(header) + len(data) + padding
+    add_members(tar, (member_header(name, len(data)), data, member_padding(len(data))))
+
+
+def add_members(tar: tarfile.TarFile, chunks: Iterable[bytes | memoryview]) -> None:
+    """Append already encoded members (headers, payloads, padding, in tar order) to ``tar``."""
+    write = tar.fileobj.write
+    for chunk in chunks:
+        write(chunk)
+        tar.offset += len(chunk)
 
 
 def add_sample(tar: tarfile.TarFile, key: str, fields: Mapping[str, bytes]) -> int:
