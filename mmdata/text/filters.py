@@ -13,6 +13,8 @@ _SYMBOL = re.compile(r"[^\w\s]|_")
 _ASCII_SPACES = b" \t\n\r\x0b\x0c"
 _ASCII_LETTERS = bytes(string.ascii_letters, "ascii")
 _ASCII_SYMBOLS = bytes(string.punctuation, "ascii")
+_REGEX_ASCII_SPACES, _REGEX_ASCII_LETTERS, _REGEX_ASCII_SYMBOLS = (
+    bytes(byte for byte in range(128) if pattern.match(chr(byte))) for pattern in (_SPACE, _LETTER, _SYMBOL))
 
 FilterResult = bool | tuple[bool, str]
 
@@ -24,7 +26,22 @@ def _counts(text: str) -> tuple[int, int, int]:
         size = len(data)
         return (size - len(data.translate(None, _ASCII_SPACES)), size - len(data.translate(None, _ASCII_LETTERS)),
                 size - len(data.translate(None, _ASCII_SYMBOLS)))
-    return len(_SPACE.findall(text)), len(_LETTER.findall(text)), len(_SYMBOL.findall(text))
+    # Other text: its ASCII chars counted by bytes as above (with the regexes' classes, which differ on
+    # control chars), the few distinct non-ASCII chars classified once each and counted with str.count.
+    data = text.encode("ascii", "ignore")
+    size = len(data)
+    spaces, letters, symbols = (size - len(data.translate(None, _REGEX_ASCII_SPACES)),
+                                size - len(data.translate(None, _REGEX_ASCII_LETTERS)),
+                                size - len(data.translate(None, _REGEX_ASCII_SYMBOLS)))
+    for ch in set(text):
+        if not ch.isascii():
+            if _SPACE.match(ch):
+                spaces += text.count(ch)
+            elif _LETTER.match(ch):
+                letters += text.count(ch)
+            elif _SYMBOL.match(ch):
+                symbols += text.count(ch)
+    return spaces, letters, symbols
 
 
 class LengthFilter:
