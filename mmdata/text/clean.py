@@ -101,6 +101,8 @@ def _is_removed(ch: str) -> bool:
 
 def normalize_whitespace(text: str) -> str:
     """Collapse runs of spaces, strip each line, keep at most one blank line between paragraphs."""
+    if _is_normalized_ascii(text):
+        return text
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     # str.split() splits on exactly the chars regex \s matches (str.isspace: tab, NBSP, U+2028...), so per
     # line this collapses each run of them to one space and strips both ends, in C.
@@ -108,6 +110,22 @@ def normalize_whitespace(text: str) -> str:
     if "\n\n\n" in text:
         text = _BLANK_LINES.sub("\n\n", text)
     return text.strip()
+
+
+_ASCII_ODD_SPACE_BYTES = b"\t\x0b\x0c\r\x1c\x1d\x1e\x1f"  # ASCII whitespace but space and newline
+
+
+def _is_normalized_ascii(text: str) -> bool:
+    # Already-clean ASCII text (most text on its second look, or from a clean source) is detected by a few
+    # substring searches in C, cheaper than splitting every line.
+    if not text.isascii() or "  " in text:
+        return False
+    if "\n" in text and (" \n" in text or "\n " in text or "\n\n\n" in text):
+        return False
+    if text[:1] in (" ", "\n") or text[-1:] in (" ", "\n"):
+        return False
+    data = text.encode("ascii")
+    return len(data.translate(None, _ASCII_ODD_SPACE_BYTES)) == len(data)
 
 
 BOILERPLATE_MAX_LINE_CHARS = 200  # banners and footers are short; a long line is content even if it starts alike
