@@ -19,7 +19,7 @@ PAD, UNK = "<pad>", "<unk>"
 _WORDS = regex.compile(r"\w+", regex.UNICODE | regex.MULTILINE | regex.DOTALL)
 # In ASCII text \w is [A-Za-z0-9_]: every other byte becomes a space and str.split() finds the same words, in C.
 _ASCII_NON_WORD_TO_SPACE = bytes(c if c < 128 and (chr(c).isalnum() or chr(c) == "_") else 32 for c in range(256))
-_STEM_CACHE_WORDS = 200_000  # per stemmer; the cache starts over when full
+_TOKEN_TABLE_WORDS = 200_000  # words remembered per (stemmer, stopwords) setting; starts over when full
 
 
 @functools.lru_cache(maxsize=1)
@@ -59,40 +59,35 @@ def word_tokens(text: str) -> list[str]:
     return _WORDS.findall(text)
 
 
-@functools.lru_cache(maxsize=4)
-def _stem_cache(name: str) -> dict[str, str]:
-    return {}
-
-
-def stem_words(words: list[str], stemmer: str = "snowball") -> list[str]:
-    """Stems of ``words``; each distinct word is stemmed once per process (a dict, not a call per token)."""
-    stems = _stem_cache(stemmer)
-    try:
-        return [stems[word] for word in words]
-    except KeyError:
-        stem = make_stemmer(stemmer)
-        if len(stems) > _STEM_CACHE_WORDS:
-            stems.clear()
-        for word in words:
-            if word not in stems:
-                stems[word] = stem(word)
-        return [stems[word] for word in words]
+@functools.lru_cache(maxsize=8)
+def _token_table(stemmer: str, remove_stopwords: bool) -> dict[str, str | None]:
+    return {}  # word -> its token, None when dropped: filled as words are first seen
 
 
 def tokenize(text: str, lowercase: bool = True, remove_stopwords: bool = True, stemmer: str = "snowball",
              max_tokens: int | None = None) -> list[str]:
-    """Word tokens of ``text`` (``\\w+`` like NLTK's RegexpTokenizer), stopwords removed, stemmed."""
-    if lowercase:
-        text = text.lower()
-    words = word_tokens(text)
-    if "_" in text:
-        words = [word for word in words if word.strip("_")]  # \w+ also matches bare underscores
-    if remove_stopwords:
-        stop = english_stopwords()
-        words = [word for word in words if word not in stop]
+    """Word tokens of ``text`` (``\\w+`` like NLTK's RegexpTokenizer), stopwords removed, stemmed.
+
+    Each distinct word is looked at once per process (stopword? bare underscores? its stem), then a
+    dict lookup per word gives its token: no call per token.
+    """
+    stem = make_stemmer(stemmer)  # raises on an unknown stemmer, whatever the text
+    words = word_tokens(text.lower() if lowercase else text)
+    table = _token_table(stemmer, remove_stopwords)
+    try:
+        tokens = [token for token in map(table.__getitem__, words) if token is not None]
+    except KeyError:
+        if len(table) > _TOKEN_TABLE_WORDS:
+            table.clear()
+        stop = english_stopwords() if remove_stopwords else frozenset()
+        for word in words:
+            if word not in table:
+                # \w+ also matches bare underscores, which are no token
+                table[word] = None if word in stop or not word.strip("_") else stem(word)
+        tokens = [token for token in map(table.__getitem__, words) if token is not None]
     if max_tokens is not None:
-        words = words[: max(max_tokens, 1)]  # one token even for max_tokens < 1, as the token loop did
-    return stem_words(words, stemmer)
+        tokens = tokens[: max(max_tokens, 1)]  # one token even for max_tokens < 1, as the token loop did
+    return tokens
 
 
 def build_vocab(token_lists: Iterable[Iterable[str]], min_freq: int = 1, max_size: int = 50_000) -> list[str]:

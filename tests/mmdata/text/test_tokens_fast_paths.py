@@ -1,13 +1,14 @@
 """The token view without NLTK's per-call regex guard gives NLTK's tokens: word splitting equal to
-RegexpTokenizer(r"\\w+"), stems equal to the stemmer's, tokenize equal to the per-token loop."""
+RegexpTokenizer(r"\\w+"), tokenize equal to the per-token loop with NLTK's stemmers."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from nltk.tokenize import RegexpTokenizer
 
-from mmdata.text.tokens import english_stopwords, make_stemmer, stem_words, tokenize, word_tokens
+from mmdata.text.tokens import english_stopwords, make_stemmer, tokenize, word_tokens
 
 NLTK_WORDS = RegexpTokenizer(r"\w+")
 PIECES = st.sampled_from(["Running", "dogs", "the", "THE", "_", "__", "foo_bar", "don't", "3.14", "e-mail", "café",
@@ -51,9 +52,10 @@ def test_tokenize_equals_the_per_token_loop(text, lowercase, remove_stopwords, s
             == _tokenize_by_definition(text, lowercase, remove_stopwords, stemmer, max_tokens))
 
 
-def test_stem_words_equal_the_stemmer_and_repeat():
-    words = ["running", "runs", "ran", "easily", "running"]
-    for name in ("snowball", "porter", "none"):
-        expected = [make_stemmer(name)(word) for word in words]
-        assert stem_words(words, name) == expected
-        assert stem_words(words, name) == expected  # second call served from the cache
+def test_tokens_from_the_word_table_stay_the_same_on_later_calls():
+    text = "The runners were RUNNING quickly, and __ the dogs barked! Running again_"
+    first = [tokenize(text, stemmer=name) for name in ("snowball", "porter", "none")]
+    assert first[0] == ["runner", "run", "quick", "dog", "bark", "run", "again_"]
+    assert [tokenize(text, stemmer=name) for name in ("snowball", "porter", "none")] == first
+    with pytest.raises(ValueError, match="unknown stemmer"):
+        tokenize("", stemmer="lancaster")
