@@ -9,7 +9,7 @@ import numpy as np
 
 from mmdata.text.clean import clean_text, compile_patterns, decode_text, html_to_text, looks_like_html
 from mmdata.text.config import TextConfig
-from mmdata.text.dedup import text_minhash
+from mmdata.text.dedup import words_minhash
 from mmdata.text.filters import CharRatioFilter, LengthFilter
 from mmdata.text.tokens import tokenize
 
@@ -44,6 +44,10 @@ def process_text(data: bytes, cfg: TextConfig) -> CleanText:
         verdict = check.filter(text)
         if verdict is not True:
             raise TextDropped(verdict[1])
-    tokens = tokenize(text, cfg.lowercase, cfg.remove_stopwords, cfg.stemmer, cfg.max_tokens)
-    stats = {"chars": len(text), "words": len(text.split()), "tokens": len(tokens), "from_html": was_html}
-    return CleanText(text=text, tokens=tokens, stats=stats, minhash=text_minhash(text))
+    # One lower-cased copy and one word list serve the tokens, the word count and the MinHash shingles
+    # (lower-casing never turns a char into whitespace or back, so the count is the original text's).
+    lower = text.lower()
+    words = lower.split()
+    tokens = tokenize(lower if cfg.lowercase else text, False, cfg.remove_stopwords, cfg.stemmer, cfg.max_tokens)
+    stats = {"chars": len(text), "words": len(words), "tokens": len(tokens), "from_html": was_html}
+    return CleanText(text=text, tokens=tokens, stats=stats, minhash=words_minhash(words))
