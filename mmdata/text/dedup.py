@@ -21,15 +21,14 @@ _FMIX32 = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2
 def _crc32_of_words(words: list[str]) -> np.ndarray:
     # A word's crc32 is computed once per process: documents share most of their words.
     try:
-        hashes = [_word_hashes[word] for word in words]
+        return np.fromiter(map(_word_hashes.__getitem__, words), dtype=np.uint32, count=len(words))
     except KeyError:
         if len(_word_hashes) > _WORD_HASH_CACHE_WORDS:
             _word_hashes.clear()
         for word in words:
             if word not in _word_hashes:
                 _word_hashes[word] = zlib.crc32(word.encode("utf-8"))
-        hashes = [_word_hashes[word] for word in words]
-    return np.array(hashes, dtype=np.uint32)
+        return np.fromiter(map(_word_hashes.__getitem__, words), dtype=np.uint32, count=len(words))
 
 
 def word_shingle_hashes(words: list[str], size: int = SHINGLE) -> np.ndarray:
