@@ -31,23 +31,27 @@ def _crc32_of_words(words: list[str]) -> np.ndarray:
         return np.fromiter(map(_word_hashes.__getitem__, words), dtype=np.uint32, count=len(words))
 
 
+@functools.lru_cache(maxsize=16)
+def _mix_powers(width: int) -> np.ndarray:
+    return np.array([pow(int(_MIX), width - 1 - i, 1 << 32) for i in range(width)], dtype=np.uint32)
+
+
 def word_shingle_hashes(words: list[str], size: int = SHINGLE) -> np.ndarray:
     """32-bit hashes of the ``size``-grams of ``words`` (all of them when fewer).
 
     Words are hashed once (crc32) and combined per window with numpy, instead of hashing every
     shingle string separately: same role as datasketch's sha1 per item, a fraction of the cost.
-    uint32 arithmetic wraps around, which is the ``& 0xFFFFFFFF`` of the rolling hash.
+    The rolling hash ``h = (h * MIX + word) & 0xFFFFFFFF`` over a window is the window's dot product
+    with the powers of MIX in wrapping uint32 arithmetic: one matmul over a strided view of windows.
     """
     if not words:
         return np.zeros(1, dtype=np.uint32)
     word_hashes = _crc32_of_words(words)
     width = min(size, len(words))
     windows = len(words) - width + 1
-    combined = word_hashes[:windows].copy()
-    for offset in range(1, width):
-        combined *= _MIX
-        combined += word_hashes[offset : offset + windows]
-    return combined
+    itemsize = word_hashes.itemsize
+    window_view = np.ndarray((windows, width), dtype=np.uint32, buffer=word_hashes, strides=(itemsize, itemsize))
+    return window_view @ _mix_powers(width)
 
 
 def shingle_hashes(text: str, size: int = SHINGLE) -> np.ndarray:
