@@ -13,11 +13,13 @@ TMP_MARKER = ".tmp-"
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` when the block succeeds.
 
     The temporary file lives in the same directory (same filesystem) so the rename is atomic;
-    it is fsynced first so a crash after the rename cannot expose an empty file.
+    it is fsynced first so a crash after the rename cannot expose an empty file. ``durable=False``
+    skips the fsync: still all-or-nothing for readers and after a killed process, but not across an
+    operating-system crash (for scratch files whose user detects a reboot and redoes them).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -26,22 +28,23 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        if durable:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def write_bytes_atomic(target: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``target`` atomically."""
-    with atomic_path(target) as tmp:
+def write_bytes_atomic(target: str | os.PathLike, data: bytes, durable: bool = True) -> None:
+    """Write ``data`` to ``target`` atomically (``durable``: as in ``atomic_path``)."""
+    with atomic_path(target, durable) as tmp:
         tmp.write_bytes(data)
 
 
-def write_text_atomic(target: str | os.PathLike, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``target`` atomically."""
-    write_bytes_atomic(target, text.encode("utf-8"))
+def write_text_atomic(target: str | os.PathLike, text: str, durable: bool = True) -> None:
+    """Write ``text`` (UTF-8) to ``target`` atomically (``durable``: as in ``atomic_path``)."""
+    write_bytes_atomic(target, text.encode("utf-8"), durable)
 
 
 def remove_stale_temporaries(directory: str | os.PathLike) -> int:

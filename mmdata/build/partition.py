@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from mmdata import fields
 from mmdata.atomic import atomic_path
 from mmdata.build.config import BuildConfig
-from mmdata.build.plan import Partition, SamplePlan, effective_config, work_dir
+from mmdata.build.plan import Partition, SamplePlan, boot_id, effective_config, work_dir
 from mmdata.build.standardize import DropSample, Standardizer
 from mmdata.manifest import DROPPED, FAILED, OK, objects_dir
 from mmdata.shards.tario import member_header, member_padding
@@ -70,12 +70,14 @@ def process_partition(cfg: BuildConfig, partition: Partition) -> dict:
         statuses = pq.read_table(records_path, columns=["status"]).column("status").to_pylist()
         return _summary(partition.index, statuses, resumed=True)
     writer = _PartitionWriter(RawStore(objects_dir(cfg.raw)), Standardizer(cfg.text, cfg.image, cfg.audio))
-    with atomic_path(blob_path) as tmp_blob, open(tmp_blob, "wb") as blob:
+    # Work files skip the fsync where a crash that loses them is sure to discard them (see Partition.boot_id).
+    durable = not partition.boot_id or partition.boot_id != boot_id()
+    with atomic_path(blob_path, durable) as tmp_blob, open(tmp_blob, "wb") as blob:
         for plan in partition.samples:
             writer.add(plan, blob)
     table = pa.table(writer.columns, schema=RECORD_SCHEMA)
     table = table.replace_schema_metadata({TOKENS_METADATA: json.dumps(list(writer.token_index))})
-    with atomic_path(records_path) as tmp:
+    with atomic_path(records_path, durable) as tmp:
         pq.write_table(table, tmp)
     summary = _summary(partition.index, writer.columns["status"], resumed=False)
     return {**summary, "seconds": round(time.perf_counter() - started, 3)}

@@ -26,6 +26,7 @@ PLAN_FILE = "plan.parquet"
 # Layout of the work files; part of the fingerprint, so partitions left by another layout are redone.
 WORK_FORMAT = "2"
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_\-]")
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
 class SampleItem(BaseModel):
@@ -47,6 +48,17 @@ class SamplePlan(BaseModel):
 class Partition(BaseModel):
     index: int
     samples: list[SamplePlan]
+    # The planning machine's boot: a partition run in that same boot writes its work files without
+    # fsync, since a crash that could lose them also changes the boot id in the work fingerprint.
+    boot_id: str = ""
+
+
+def boot_id() -> str:
+    """This boot of this machine ("" where the system does not say)."""
+    try:
+        return _BOOT_ID.read_text().strip()
+    except OSError:
+        return ""
 
 
 def work_dir(cfg: BuildConfig) -> Path:
@@ -78,18 +90,20 @@ def _natural(label: str) -> tuple:
     return (0, int(label), "") if label.isdigit() else (1, 0, label)
 
 
-def _fingerprint(cfg: BuildConfig) -> str:
+def _fingerprint(cfg: BuildConfig, boot: str) -> str:
     settings = cfg.model_dump_json(exclude={"out", "workers", "dask_address", "lock_timeout_s"})
-    digest = hashlib.sha256(f"{WORK_FORMAT}\n{settings}".encode())
+    # The boot id: work files of a boot that ended (perhaps in a crash) may be incomplete on disk.
+    digest = hashlib.sha256(f"{WORK_FORMAT}\n{boot}\n{settings}".encode())
     digest.update(manifest_path(cfg.raw).read_bytes())
     return digest.hexdigest()
 
 
-def _prepare_work_dir(cfg: BuildConfig) -> Path:
-    """Keep finished partitions only when inputs and settings are unchanged (resume); else start afresh."""
+def _prepare_work_dir(cfg: BuildConfig, boot: str) -> Path:
+    """Keep finished partitions only when inputs and settings are unchanged and the machine has not
+    restarted since (resume); else start afresh."""
     work = work_dir(cfg)
     marker = work / "fingerprint"
-    fingerprint = _fingerprint(cfg)
+    fingerprint = _fingerprint(cfg, boot)
     if work.exists() and (not marker.is_file() or marker.read_text() != fingerprint):
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -108,7 +122,8 @@ def plan_partitions(cfg: BuildConfig) -> list[Partition]:
     if cfg.partitions < 1:
         raise ValueError("build.partitions must be >= 1")
     raw = read_raw_manifest(cfg.raw)
-    work = _prepare_work_dir(cfg)
+    boot = boot_id()
+    work = _prepare_work_dir(cfg, boot)
     columns = ("key", "modality", "uri", "status", "reason", "sha256", "label", "group")
     rows_by_key: dict[str, list[tuple]] = defaultdict(list)
     for row in zip(*(raw[name].tolist() for name in columns), strict=True):
@@ -164,7 +179,8 @@ def plan_partitions(cfg: BuildConfig) -> list[Partition]:
         "shard_key": [shard_key_of(k) for k in keys],
         "label": [labels.get(k, source_labels.get(k, "")) for k in keys],
         "group": [groups.get(k, "") for k in keys], "split": [splits.get(k, "") for k in keys]})
-    with atomic_path(work / PLAN_FILE) as tmp:
+    # Written afresh by every run before any partition starts: no fsync needed.
+    with atomic_path(work / PLAN_FILE, durable=False) as tmp:
         pq.write_table(table, tmp)
-    write_text_atomic(work / LABELS_FILE, json.dumps(label_names))
-    return [Partition(index=i, samples=samples) for i, samples in enumerate(parts)]
+    write_text_atomic(work / LABELS_FILE, json.dumps(label_names), durable=False)
+    return [Partition(index=i, samples=samples, boot_id=boot) for i, samples in enumerate(parts)]

@@ -27,6 +27,12 @@ def _octal(value: int, width: int) -> bytes:
 
 _FIXED_MODE, _FIXED_ID = _octal(0o644, 8), _octal(0, 8)
 _OWNER_FIELD = OWNER.encode("ascii").ljust(32, b"\0")
+# Everything of a header but the name, size and checksum is the same for every member.
+_AFTER_NAME = _FIXED_MODE + _FIXED_ID + _FIXED_ID
+_MTIME = _octal(0, 12)
+# devmajor / devminor stay NUL for regular files, as tarfile writes them.
+_TAIL = (b"0" + b"\0" * 100 + b"ustar  \0" + _OWNER_FIELD + _OWNER_FIELD).ljust(512 - 156, b"\0")
+_FIXED_SUM = sum(_AFTER_NAME) + sum(_MTIME) + 8 * 32 + sum(_TAIL)  # the checksum field counts as eight spaces
 
 
 def gnu_header(name: str, size: int) -> bytes | None:
@@ -35,14 +41,12 @@ def gnu_header(name: str, size: int) -> bytes | None:
     ``TarInfo.tobuf`` is generic and costs tens of microseconds per member; shards have thousands.
     Returns None for names that need a GNU long-name record (non-ASCII or 100+ bytes).
     """
-    encoded = name.encode("ascii", "ignore")
-    if len(encoded) != len(name) or len(encoded) >= 100 or size >= 8**11:
+    if not name.isascii() or len(name) >= 100 or size >= 8**11:
         return None
-    head = (encoded.ljust(100, b"\0") + _FIXED_MODE + _FIXED_ID + _FIXED_ID + _octal(size, 12) + _octal(0, 12))
-    # devmajor / devminor stay NUL for regular files, as tarfile writes them.
-    tail = (b"0" + b"\0" * 100 + b"ustar  \0" + _OWNER_FIELD + _OWNER_FIELD).ljust(512 - 156, b"\0")
-    checksum = sum(head) + 8 * 32 + sum(tail)  # the checksum field counts as eight spaces
-    return head + b"%06o\0 " % checksum + tail
+    encoded = name.encode("ascii")
+    size_field = _octal(size, 12)
+    checksum = _FIXED_SUM + sum(encoded) + sum(size_field)
+    return b"".join((encoded.ljust(100, b"\0"), _AFTER_NAME, size_field, _MTIME, b"%06o\0 " % checksum, _TAIL))
 
 
 def member_header(name: str, size: int) -> bytes:

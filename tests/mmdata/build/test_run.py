@@ -165,6 +165,36 @@ def test_resume_keeps_finished_partitions(raw, built, tmp_path):
     assert not list((tmp_path / "resumed").rglob(".tmp-*"))
 
 
+def test_work_files_skip_fsync_but_a_new_boot_discards_them(raw, built, tmp_path, monkeypatch):
+    """Scratch files are not fsynced; their fingerprint carries the boot id, so after a crash (a new boot)
+    finished partitions are redone rather than trusted. Shards and the other outputs are still fsynced."""
+    import os
+
+    from mmdata.build import plan as plan_module
+
+    out, _ = built
+    boot = tmp_path / "boot_id"
+    boot.write_text("boot-1\n")
+    monkeypatch.setattr(plan_module, "_BOOT_ID", boot)
+    synced: list[str] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd)))
+    cfg = BuildConfig(raw=str(raw), out=str(tmp_path / "rebooted"), partitions=3, shards={"maxcount": 3})
+    partitions = plan_partitions(cfg)
+    assert {p.boot_id for p in partitions} == {"boot-1"}
+    process_partition(cfg, partitions[0])
+    marker = partition_paths(cfg, 0)[1]
+    assert marker.is_file() and not [p for p in synced if "part-" in p]
+    boot.write_text("boot-2\n")  # the machine restarted: partition 0 may be incomplete on disk
+    partitions = plan_partitions(cfg)
+    assert not marker.exists()
+    assert process_partition(cfg, partitions[0])["resumed"] is False
+    synced.clear()
+    run_build(cfg)
+    assert _shard_bytes(tmp_path / "rebooted") == _shard_bytes(out)
+    assert {Path(p).name.split(".tmp-")[-1].split(".")[0] for p in synced} >= {"shard-000000", "manifest", "stats"}
+
+
 def test_a_second_build_on_the_same_output_is_refused(raw, tmp_path):
     out = tmp_path / "locked"
     with build_lock(str(out)), pytest.raises(BuildLocked, match="another build is already writing"):

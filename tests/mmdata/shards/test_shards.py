@@ -12,7 +12,7 @@ from mmdata.build.config import BuildConfig
 from mmdata.build.run import run_build
 from mmdata.shards.inspect import load_sidecars, print_summary, summarize
 from mmdata.shards.report import write_report
-from mmdata.shards.tario import add_sample, open_tar_for_writing
+from mmdata.shards.tario import add_sample, member_header, open_tar_for_writing, tar_member
 from tests.mmdata.build.corpus import make_raw_corpus
 
 
@@ -30,6 +30,18 @@ def test_tar_members_are_sorted_and_carry_no_time_or_owner():
         members = tar.getmembers()
     assert [m.name for m in members] == ["k1.cls", "k1.json", "k1.txt"]
     assert {(m.mtime, m.uid, m.uname, m.mode) for m in members} == {(0, 0, "mmpipe", 0o644)}
+
+
+@pytest.mark.parametrize("name", ["k.json", "k" * 95 + ".txt", "k" * 120 + ".mel.npy", "caf\u00e9.txt", "\u732b" * 60])
+@pytest.mark.parametrize("size", [0, 1, 512, 70_001])
+def test_member_header_is_what_tarfile_writes(name, size):
+    """Partitions pre-encode members with member_header; a shard must not differ from tarfile's own."""
+    buffer = io.BytesIO()
+    with open_tar_for_writing(buffer) as tar:
+        tar.addfile(tar_member(name, size), io.BytesIO(b"x" * size))
+    header = member_header(name, size)
+    assert len(header) % 512 == 0
+    assert buffer.getvalue()[: len(header)] == header
 
 
 @pytest.fixture(scope="module")
