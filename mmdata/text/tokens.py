@@ -17,8 +17,10 @@ PAD, UNK = "<pad>", "<unk>"
 # which a linear pattern like \w+ cannot do. Same engine and flags here, so the same words (`regex`'s \w also
 # takes combining marks, stdlib re's does not).
 _WORDS = regex.compile(r"\w+", regex.UNICODE | regex.MULTILINE | regex.DOTALL)
-# In ASCII text \w is [A-Za-z0-9_]: every other byte becomes a space and str.split() finds the same words, in C.
-_ASCII_NON_WORD_TO_SPACE = bytes(c if c < 128 and (chr(c).isalnum() or chr(c) == "_") else 32 for c in range(256))
+# In ASCII \w is [A-Za-z0-9_]: every other ASCII byte becomes a space and str.split() finds the same words, in C.
+# Bytes >= 0x80 (UTF-8 multi-byte sequences) are kept.
+_NON_WORD_ASCII_TO_SPACE = bytes(c if c >= 128 or chr(c).isalnum() or chr(c) == "_" else 32 for c in range(256))
+_MAX_REPLACED_CHARS = 32  # distinct non-ASCII non-word chars replaced one by one; more go to the regex
 _TOKEN_TABLE_WORDS = 200_000  # words remembered per (stemmer, stopwords) setting; starts over when full
 
 
@@ -55,8 +57,21 @@ def make_stemmer(name: str) -> Callable[[str], str]:
 def word_tokens(text: str) -> list[str]:
     """The ``\\w+`` words of ``text`` in order (what NLTK's RegexpTokenizer(r"\\w+") returns)."""
     if text.isascii():
-        return text.encode("ascii").translate(_ASCII_NON_WORD_TO_SPACE).decode("ascii").split()
-    return _WORDS.findall(text)
+        return text.encode("ascii").translate(_NON_WORD_ASCII_TO_SPACE).decode("ascii").split()
+    # \w is a per-char property, so the words are the runs left when every other char becomes a space: the
+    # few distinct non-ASCII ones are classified once each (by NLTK's engine) and replaced, the ASCII ones
+    # by bytes.translate on the UTF-8 bytes, whose multi-byte sequences hold no ASCII bytes.
+    non_word = [ch for ch in set(text) if not ch.isascii() and not _is_word_char(ch)]
+    if len(non_word) > _MAX_REPLACED_CHARS:  # a replace per char would cost more than the regex
+        return _WORDS.findall(text)
+    for ch in non_word:
+        text = text.replace(ch, " ")
+    return text.encode("utf-8").translate(_NON_WORD_ASCII_TO_SPACE).decode("utf-8").split()
+
+
+@functools.lru_cache(maxsize=100_000)
+def _is_word_char(ch: str) -> bool:
+    return _WORDS.fullmatch(ch) is not None
 
 
 @functools.lru_cache(maxsize=8)

@@ -3,12 +3,14 @@ RegexpTokenizer(r"\\w+"), tokenize equal to the per-token loop with NLTK's stemm
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from nltk.tokenize import RegexpTokenizer
 
-from mmdata.text.tokens import english_stopwords, make_stemmer, tokenize, word_tokens
+from mmdata.text.tokens import _is_word_char, english_stopwords, make_stemmer, tokenize, word_tokens
 
 NLTK_WORDS = RegexpTokenizer(r"\w+")
 PIECES = st.sampled_from(["Running", "dogs", "the", "THE", "_", "__", "foo_bar", "don't", "3.14", "e-mail", "café",
@@ -35,6 +37,22 @@ def _tokenize_by_definition(text, lowercase, remove_stopwords, stemmer, max_toke
 def test_word_tokens_equal_nltk_on_every_ascii_char():
     text = "".join(f"a{chr(c)}b{chr(c)}{chr(c)}" for c in range(128))
     assert word_tokens(text) == NLTK_WORDS.tokenize(text)
+
+
+def test_word_chars_are_nltks_and_never_whitespace():
+    every_char = " ".join(map(chr, range(sys.maxunicode + 1)))
+    nltk_word_chars = set(NLTK_WORDS.tokenize(every_char))
+    ours = {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isascii() or _is_word_char(chr(c))}
+    assert {ch for ch in ours if not ch.isascii()} == {ch for ch in nltk_word_chars if not ch.isascii()}
+    assert not any(ch.isspace() for ch in nltk_word_chars)
+
+
+def test_word_tokens_equal_nltk_on_non_ascii_chars():
+    # Chunks of 24 code points take the per-distinct-char path, chunks of 8192 the regex.
+    for chunk, stop in ((24, 0x20000), (8192, 0x20000)):
+        for start in range(128, stop, chunk):
+            text = "".join(f"a{chr(c)}b,{chr(c)}{chr(c)} " for c in range(start, min(start + chunk, stop)))
+            assert word_tokens(text) == NLTK_WORDS.tokenize(text), hex(start)
 
 
 @settings(max_examples=300, deadline=None)
