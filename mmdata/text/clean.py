@@ -77,6 +77,7 @@ def _lxml_text(html: str) -> str:
 
 _ASCII_CONTROL_BYTES = bytes(range(0x09)) + bytes(range(0x0B, 0x20)) + b"\x7f"  # all but tab and newline
 _REMOVED_CATEGORIES = {"Cc", "Cs", "Co", "Cn"}
+_MAX_REPLACED_CHARS = 32  # distinct chars removed one str.replace each; more are filtered in one pass
 
 
 def remove_control_chars(text: str) -> str:
@@ -90,7 +91,10 @@ def remove_control_chars(text: str) -> str:
     # them; otherwise only the distinct non-printable chars are looked up, never each char in Python.
     if text.replace("\n", " ").replace("\t", " ").isprintable():
         return text
-    for ch in [ch for ch in set(text) if not ch.isprintable() and _is_removed(ch)]:
+    removed = [ch for ch in set(text) if not ch.isprintable() and _is_removed(ch)]
+    if len(removed) > _MAX_REPLACED_CHARS:  # a replace per char would cost more than one pass
+        return "".join(ch for ch in text if not _is_removed(ch))
+    for ch in removed:
         text = text.replace(ch, "")
     return text
 

@@ -16,6 +16,8 @@ _ASCII_SYMBOLS = bytes(string.punctuation, "ascii")
 _REGEX_ASCII_SPACES, _REGEX_ASCII_LETTERS, _REGEX_ASCII_SYMBOLS = (
     bytes(byte for byte in range(128) if pattern.match(chr(byte))) for pattern in (_SPACE, _LETTER, _SYMBOL))
 
+_MAX_COUNTED_CHARS = 32  # distinct non-ASCII chars counted one str.count each; more go to the regexes
+
 FilterResult = bool | tuple[bool, str]
 
 
@@ -28,19 +30,21 @@ def _counts(text: str) -> tuple[int, int, int]:
                 size - len(data.translate(None, _ASCII_SYMBOLS)))
     # Other text: its ASCII chars counted by bytes as above (with the regexes' classes, which differ on
     # control chars), the few distinct non-ASCII chars classified once each and counted with str.count.
+    others = [ch for ch in set(text) if not ch.isascii()]
+    if len(others) > _MAX_COUNTED_CHARS:  # a count per char would cost more than the regexes
+        return len(_SPACE.findall(text)), len(_LETTER.findall(text)), len(_SYMBOL.findall(text))
     data = text.encode("ascii", "ignore")
     size = len(data)
     spaces, letters, symbols = (size - len(data.translate(None, _REGEX_ASCII_SPACES)),
                                 size - len(data.translate(None, _REGEX_ASCII_LETTERS)),
                                 size - len(data.translate(None, _REGEX_ASCII_SYMBOLS)))
-    for ch in set(text):
-        if not ch.isascii():
-            if _SPACE.match(ch):
-                spaces += text.count(ch)
-            elif _LETTER.match(ch):
-                letters += text.count(ch)
-            elif _SYMBOL.match(ch):
-                symbols += text.count(ch)
+    for ch in others:
+        if _SPACE.match(ch):
+            spaces += text.count(ch)
+        elif _LETTER.match(ch):
+            letters += text.count(ch)
+        elif _SYMBOL.match(ch):
+            symbols += text.count(ch)
     return spaces, letters, symbols
 
 

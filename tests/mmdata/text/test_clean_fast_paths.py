@@ -55,11 +55,18 @@ def _clean_by_definition(text: str, patterns) -> str:
     return text
 
 
-def test_control_chars_removed_like_the_per_char_definition_for_every_code_point():
-    chunk = 4096
-    for start in range(0, sys.maxunicode + 1, chunk):
-        text = "".join(map(chr, range(start, min(start + chunk, sys.maxunicode + 1)))) + "\n\tx"
-        assert remove_control_chars(text) == _control_chars_by_definition(text), hex(start)
+def test_every_removed_char_is_non_printable():
+    # remove_control_chars only looks up the non-printable chars of a text
+    removed = [chr(c) for c in range(sys.maxunicode + 1) if _control_chars_by_definition(chr(c)) == ""]
+    assert removed and not any(ch.isprintable() for ch in removed)
+
+
+def test_control_chars_removed_like_the_per_char_definition():
+    # Chunks of 24 code points take the per-distinct-char path, chunks of 4096 the one-pass filter.
+    for chunk, stop in ((24, 0x20000), (4096, sys.maxunicode + 1)):
+        for start in range(0, stop, chunk):
+            text = "".join(map(chr, range(start, min(start + chunk, stop)))) + "\n\tx"
+            assert remove_control_chars(text) == _control_chars_by_definition(text), hex(start)
     ascii_text = "".join(map(chr, range(128))) * 2
     assert remove_control_chars(ascii_text) == _control_chars_by_definition(ascii_text)
 
