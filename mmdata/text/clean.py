@@ -80,6 +80,18 @@ _REMOVED_CATEGORIES = {"Cc", "Cs", "Co", "Cn"}
 _MAX_REPLACED_CHARS = 32  # distinct chars removed one str.replace each; more are filtered in one pass
 
 
+def distinct_chars(text: str, limit: int = 256) -> set[str] | None:
+    """The distinct chars of ``text``, or None when there are more than ``limit`` (large alphabets: CJK...).
+
+    Kernels that look at each distinct char once (instead of each char) use this to choose their path; a
+    prefix is probed first so a large alphabet is told apart without building the whole set.
+    """
+    if len(set(text[: 4 * limit])) > limit:
+        return None
+    chars = set(text)
+    return chars if len(chars) <= limit else None
+
+
 def remove_control_chars(text: str) -> str:
     """Drop control, surrogate, private-use, unassigned and invisible chars; keep newlines and tabs."""
     if text.isascii():
@@ -91,12 +103,15 @@ def remove_control_chars(text: str) -> str:
     # them; otherwise only the distinct non-printable chars are looked up, never each char in Python.
     if text.replace("\n", " ").replace("\t", " ").isprintable():
         return text
-    removed = [ch for ch in set(text) if not ch.isprintable() and _is_removed(ch)]
-    if len(removed) > _MAX_REPLACED_CHARS:  # a replace per char would cost more than one pass
-        return "".join(ch for ch in text if not _is_removed(ch))
-    for ch in removed:
-        text = text.replace(ch, "")
-    return text
+    chars = distinct_chars(text)
+    if chars is not None:
+        removed = [ch for ch in chars if not ch.isprintable() and _is_removed(ch)]
+        if len(removed) <= _MAX_REPLACED_CHARS:
+            for ch in removed:
+                text = text.replace(ch, "")
+            return text
+    # Large alphabets (CJK...) or many chars to drop: one pass costs less than a lookup or replace per char.
+    return "".join(ch for ch in text if not _is_removed(ch))
 
 
 def _is_removed(ch: str) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import string
 
+from mmdata.text.clean import distinct_chars
+
 # Regex counts run in C; a Python loop per character would dominate the cost of short texts.
 _SPACE = re.compile(r"\s")
 _LETTER = re.compile(r"[^\W\d_]")
@@ -30,8 +32,9 @@ def _counts(text: str) -> tuple[int, int, int]:
                 size - len(data.translate(None, _ASCII_SYMBOLS)))
     # Other text: its ASCII chars counted by bytes as above (with the regexes' classes, which differ on
     # control chars), the few distinct non-ASCII chars classified once each and counted with str.count.
-    others = [ch for ch in set(text) if not ch.isascii()]
-    if len(others) > _MAX_COUNTED_CHARS:  # a count per char would cost more than the regexes
+    chars = distinct_chars(text)
+    others = None if chars is None else [ch for ch in chars if not ch.isascii()]
+    if others is None or len(others) > _MAX_COUNTED_CHARS:  # large alphabets (CJK...)
         return len(_SPACE.findall(text)), len(_LETTER.findall(text)), len(_SYMBOL.findall(text))
     data = text.encode("ascii", "ignore")
     size = len(data)

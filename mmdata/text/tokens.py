@@ -10,6 +10,8 @@ from importlib import resources
 import numpy as np
 import regex
 
+from mmdata.text.clean import distinct_chars
+
 PAD, UNK = "<pad>", "<unk>"
 # Word tokens only: wordpunct_tokenize's punctuation tokens would be dropped from the token view anyway.
 # The tokens of NLTK's RegexpTokenizer(r"\w+") (tested), without its per-call guard: NLTK 3.10 runs tokenizer
@@ -61,7 +63,10 @@ def word_tokens(text: str) -> list[str]:
     # \w is a per-char property, so the words are the runs left when every other char becomes a space: the
     # few distinct non-ASCII ones are classified once each (by NLTK's engine) and replaced, the ASCII ones
     # by bytes.translate on the UTF-8 bytes, whose multi-byte sequences hold no ASCII bytes.
-    non_word = [ch for ch in set(text) if not ch.isascii() and not _is_word_char(ch)]
+    chars = distinct_chars(text)
+    if chars is None:  # large alphabets (CJK...): classifying each char costs more
+        return _WORDS.findall(text)
+    non_word = [ch for ch in chars if not ch.isascii() and not _is_word_char(ch)]
     if len(non_word) > _MAX_REPLACED_CHARS:  # a replace per char would cost more than the regex
         return _WORDS.findall(text)
     for ch in non_word:
@@ -69,7 +74,7 @@ def word_tokens(text: str) -> list[str]:
     return text.encode("utf-8").translate(_NON_WORD_ASCII_TO_SPACE).decode("utf-8").split()
 
 
-@functools.lru_cache(maxsize=100_000)
+@functools.lru_cache(maxsize=65_536)
 def _is_word_char(ch: str) -> bool:
     return _WORDS.fullmatch(ch) is not None
 
