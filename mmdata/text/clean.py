@@ -135,7 +135,7 @@ _ASCII_ODD_SPACE_BYTES = b"\t\x0b\x0c\r\x1c\x1d\x1e\x1f"  # ASCII whitespace but
 
 
 def _is_normalized_ascii(text: str) -> bool:
-    # Already-clean ASCII text (most text on its second look, or from a clean source) is detected by a few
+    # Already-clean ASCII text (single-spaced prose, the output of this function) is detected by a few
     # substring searches in C, cheaper than splitting every line.
     if not text.isascii() or "  " in text:
         return False
