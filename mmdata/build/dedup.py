@@ -54,6 +54,9 @@ class Deduplicator:
             if shared:
                 return f"near_duplicate_of:{min(shared)}"
         self.exact.setdefault(content_hash, key)
+        if not self.cfg.near or not modalities <= {"text", "image"}:
+            # Only samples of text and/or image alone can ever match a query (same modality set): skip the rest.
+            return None
         self.modalities[key] = frozenset(modalities)
         if hashvalues is not None:
             signature = LeanMinHash(seed=1, hashvalues=hashvalues, scheme=SCHEME)

@@ -103,11 +103,15 @@ class _PartitionWriter:
             self._append_verdict(plan, FAILED, f"{type(err).__name__}: {err}"[:500])
             return
         stats = processed.stats
+        quality = json.dumps(stats, sort_keys=True, ensure_ascii=False)
         meta = {"key": plan.key, "label": plan.label, "label_id": plan.label_id, "split": plan.split,
-                "group": plan.group, "quality": stats,
+                "group": plan.group, "quality": None,
                 "sources": [{"modality": i.modality, "sha256": i.sha256, "uri": i.uri} for i in plan.items]}
+        # The stats are serialized once and spliced in: json.dumps(meta) with them inside gives the same text
+        # (same options all the way down), and no string value can contain the unescaped placeholder.
+        meta_json = json.dumps(meta, sort_keys=True, ensure_ascii=False).replace('"quality": null', f'"quality": {quality}', 1)
         sample = dict(processed.fields)
-        sample[fields.META] = json.dumps(meta, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        sample[fields.META] = meta_json.encode("utf-8")
         if plan.label_id >= 0:
             sample[fields.CLASS] = str(plan.label_id).encode()
         offset = blob.tell()
@@ -125,7 +129,7 @@ class _PartitionWriter:
                 head_size = size
         columns = self.columns
         for name, value in (("key", plan.key), ("status", OK), ("reason", ""),
-                            ("stats", json.dumps(stats, sort_keys=True)), ("token_ids", self._token_ids(processed.tokens)),
+                            ("stats", quality if quality.isascii() else json.dumps(stats, sort_keys=True)), ("token_ids", self._token_ids(processed.tokens)),
                             ("text_minhash", b"" if processed.text_minhash is None else processed.text_minhash.tobytes()),
                             ("image_phash", processed.image_phash or ""), ("content_hash", _content_hash(plan)),
                             ("offset", offset), ("size", size), ("head_size", head_size), ("payload_bytes", payload)):
