@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mmdata.fields import MODALITIES
 
-Fusion = Literal["concat", "attention", "projection", "lowrank"]
+Fusion = Literal["concat", "attention", "projection", "lowrank", "late"]
 Device = Literal["auto", "cpu", "cuda"]
 
 
@@ -53,6 +53,11 @@ class TrainConfig(BaseModel):
     dropout: float = 0.1
     modality_dropout: float = 0.2  # chance of hiding each present modality from a training sample
     contrastive_weight: float = 0.0  # weight of the cross-modal alignment loss (projection fusion)
+    # Weight of per-modality auxiliary losses: a classifier head on each modality's embedding, trained
+    # with its own cross-entropy (Wang et al. 2020, "What makes training multimodal classification
+    # networks hard?"). Jointly trained, the fused model leans on the modality that is easiest to fit
+    # and under-trains the others; the extra loss makes every encoder learn on its own. 0 = off.
+    unimodal_loss_weight: float = 0.0
     contrastive_temperature: float = 0.1
 
     # -- augmentation (training only)
@@ -92,6 +97,8 @@ class TrainConfig(BaseModel):
             raise ValueError(f"unknown modalities {sorted(unknown)}; choose from {list(MODALITIES)}")
         if self.modalities is not None and not self.modalities:
             raise ValueError("modalities is empty; leave it unset to use every modality in the shards")
+        if self.unimodal_loss_weight < 0 or self.contrastive_weight < 0:
+            raise ValueError("unimodal_loss_weight and contrastive_weight must be >= 0")
         if not 0.0 <= self.modality_dropout < 1.0:
             raise ValueError("modality_dropout must be in [0, 1)")
         if self.batch_size < 1 or self.epochs < 1 or self.checkpoint_every < 1:

@@ -16,7 +16,7 @@ from mmmodel.config import EvaluateConfig, ModelDims, TrainConfig
 from mmmodel.data import ShardStream, make_loader, shard_paths
 from mmmodel.metrics import classification_metrics, predict_probs
 from mmmodel.modeldir import load_model
-from mmmodel.train import resolve_device, train
+from mmmodel.train import resolve_device, train, unimodal_config
 
 HEADLINE = ("accuracy", "macro_f1", "macro_precision", "macro_recall", "n_samples")
 
@@ -83,9 +83,8 @@ def _unimodal(cfg: EvaluateConfig, info: dict, console: Console) -> dict:
             if not cfg.train_baselines:
                 continue
             base_cfg = TrainConfig.model_validate(info["train"])
-            sub = base_cfg.model_copy(update={"modalities": [modality], "out": str(baseline), "modality_dropout": 0.0,
-                                              "reports": str(Path(cfg.out) / "unimodal" / modality),
-                                              "unimodal_baselines": False, "progress": cfg.progress})
+            sub = unimodal_config(base_cfg, modality, baseline, Path(cfg.out) / "unimodal" / modality)
+            sub = sub.model_copy(update={"progress": cfg.progress})
             console.print(f"training unimodal baseline {modality} (same budget as the fused model)")
             train(sub, console)
         full, _, _, _, _ = score_model(baseline, cfg.shards, cfg.split, cfg, False, console)

@@ -1,8 +1,8 @@
 """Fusion modules: per-modality embeddings [B, M, D] plus a presence mask [B, M] -> one vector [B, out_dim].
 
 Every module treats a masked-out modality as absent (never as a real all-zero input), so any
-subset of modalities works at test time. Anchors: torchmultimodal's ConcatFusionModule and
-AttentionFusionModule, MultiBench's LowRankTensorFusion.
+subset of modalities works at test time. Anchors: torchmultimodal's ConcatFusionModule,
+AttentionFusionModule and LateFusion, MultiBench's LowRankTensorFusion.
 """
 
 from __future__ import annotations
@@ -109,8 +109,25 @@ class LowRankFusion(nn.Module):
         return (self.rank_weights.to(feats.dtype) @ fused).squeeze(1) + self.bias.to(feats.dtype)
 
 
+class LateFusion(nn.Module):
+    """Product of experts: log p(y | x) = sum over present m of log_softmax(l_m) (+ a constant).
+
+    Its input is per-modality class logits [B, M, C] (one classifier head per modality), not
+    embeddings, so its output already is the class scores. Every modality keeps its own opinion,
+    and independent errors cancel; an absent modality adds nothing (no modality left: uniform).
+    """
+
+    def __init__(self, n_modalities: int, n_classes: int) -> None:
+        super().__init__()
+        self.out_dim = n_classes
+
+    def forward(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        log_probs = F.log_softmax(logits.float(), dim=-1).to(logits.dtype)
+        return (log_probs * mask.unsqueeze(-1).to(logits.dtype)).sum(dim=1)
+
+
 def build_fusion(kind: str, n_modalities: int, dim: int, rank: int = 4, temperature: float = 0.1) -> nn.Module:
-    """The fusion module named in params.yaml (``train.fusion``)."""
+    """The fusion module named in params.yaml (``train.fusion``); for ``late``, ``dim`` is the class count."""
     if kind == "concat":
         return ConcatFusion(n_modalities, dim)
     if kind == "attention":
@@ -119,4 +136,6 @@ def build_fusion(kind: str, n_modalities: int, dim: int, rank: int = 4, temperat
         return ProjectionFusion(n_modalities, dim, temperature)
     if kind == "lowrank":
         return LowRankFusion(n_modalities, dim, rank)
-    raise ValueError(f"unknown fusion {kind!r}; choose concat, attention, projection or lowrank")
+    if kind == "late":
+        return LateFusion(n_modalities, dim)
+    raise ValueError(f"unknown fusion {kind!r}; choose concat, attention, projection, lowrank or late")

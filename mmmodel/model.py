@@ -2,16 +2,27 @@
 
 Modality dropout hides random present modalities from training samples, so the model learns to
 answer from any subset; at test time a zero in the mask removes a modality the same way.
+
+Per-modality heads (an MLP classifier on each embedding) exist for ``late`` fusion, where they are
+the experts whose log-probabilities are summed, and whenever ``unimodal_loss_weight`` > 0, where
+their cross-entropy is an auxiliary training loss that keeps every encoder learning.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mmmodel.config import ModelDims, TrainConfig
 from mmmodel.encoders import build_encoder
 from mmmodel.fusion import ProjectionFusion, build_fusion
+
+
+def classifier_head(in_dim: int, dim: int, n_classes: int, dropout: float) -> nn.Sequential:
+    """LayerNorm -> dropout -> Linear -> GELU -> Linear."""
+    return nn.Sequential(nn.LayerNorm(in_dim), nn.Dropout(dropout), nn.Linear(in_dim, dim), nn.GELU(),
+                         nn.Linear(dim, n_classes))
 
 
 class MultimodalClassifier(nn.Module):
@@ -21,10 +32,20 @@ class MultimodalClassifier(nn.Module):
         super().__init__()
         self.modalities = list(dims.modalities)
         self.encoders = nn.ModuleDict({m: build_encoder(m, dims, cfg) for m in self.modalities})
-        self.fusion = build_fusion(cfg.fusion, len(self.modalities), cfg.dim, cfg.lowrank_rank,
+        self.late = cfg.fusion == "late"
+        # With one modality the auxiliary loss would only repeat the main one.
+        self.unimodal_loss_weight = cfg.unimodal_loss_weight if len(self.modalities) > 1 else 0.0
+        self.contrastive_weight = cfg.contrastive_weight
+        self.unimodal_heads = None
+        if self.late or self.unimodal_loss_weight > 0:
+            self.unimodal_heads = nn.ModuleDict(
+                {m: classifier_head(cfg.dim, cfg.dim, dims.n_classes, cfg.dropout) for m in self.modalities})
+        fused_dim = dims.n_classes if self.late else cfg.dim
+        self.fusion = build_fusion(cfg.fusion, len(self.modalities), fused_dim, cfg.lowrank_rank,
                                    cfg.contrastive_temperature)
-        self.head = nn.Sequential(nn.LayerNorm(self.fusion.out_dim), nn.Dropout(cfg.dropout),
-                                  nn.Linear(self.fusion.out_dim, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, dims.n_classes))
+        # Late fusion's output already is the class scores.
+        self.head = nn.Identity() if self.late else classifier_head(self.fusion.out_dim, cfg.dim, dims.n_classes,
+                                                                     cfg.dropout)
         self.modality_dropout = cfg.modality_dropout
 
     def drop_modalities(self, mask: torch.Tensor) -> torch.Tensor:
@@ -40,18 +61,39 @@ class MultimodalClassifier(nn.Module):
         """Per-modality embeddings stacked as [B, M, D]."""
         return torch.stack([self.encoders[m](inputs[m]) for m in self.modalities], dim=1)
 
-    def forward(self, inputs: dict[str, torch.Tensor], mask: torch.Tensor, with_aux: bool = False):
-        """Logits; with ``with_aux`` also the alignment loss (zero unless projection fusion trains).
+    def unimodal_logits(self, feats: torch.Tensor) -> torch.Tensor:
+        """Each modality's own class logits [B, M, C] from its embedding alone."""
+        return torch.stack([self.unimodal_heads[m](feats[:, i]) for i, m in enumerate(self.modalities)], dim=1)
+
+    def forward(self, inputs: dict[str, torch.Tensor], mask: torch.Tensor, target: torch.Tensor | None = None):
+        """Logits; given ``target`` (training) also the weighted auxiliary loss: cross-modal alignment
+        (projection fusion) plus per-modality cross-entropy (``unimodal_loss_weight``).
 
         One entry point for both, so DDP's gradient hooks see every forward pass.
         """
+        present = mask
         mask = self.drop_modalities(mask)
         feats = self.embed(inputs)
-        aux = feats.new_zeros(())
-        if isinstance(self.fusion, ProjectionFusion) and self.training:
-            aux = self.fusion.alignment_loss(feats, mask)
-        logits = self.head(self.fusion(feats, mask))
-        return (logits, aux) if with_aux else logits
+        per_modality = self.unimodal_logits(feats) if self.unimodal_heads is not None else None
+        logits = self.fusion(per_modality, mask) if self.late else self.head(self.fusion(feats, mask))
+        if target is None:
+            return logits
+        aux = feats.new_zeros((), dtype=torch.float32)
+        if isinstance(self.fusion, ProjectionFusion) and self.training and self.contrastive_weight > 0:
+            aux = aux + self.contrastive_weight * self.fusion.alignment_loss(feats, mask).float()
+        if per_modality is not None and self.unimodal_loss_weight > 0:
+            # Every present modality is supervised, also when dropout hid it from the fusion.
+            aux = aux + self.unimodal_loss_weight * unimodal_loss(per_modality, present, target)
+        return logits, aux
+
+
+def unimodal_loss(per_modality: torch.Tensor, present: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of per-modality logits [B, M, C] over the (sample, modality) pairs present."""
+    n_modalities = per_modality.shape[1]
+    losses = F.cross_entropy(per_modality.float().flatten(0, 1), target.repeat_interleave(n_modalities),
+                             reduction="none")
+    weights = present.flatten().to(losses.dtype)
+    return (losses * weights).sum() / weights.sum().clamp(min=1.0)
 
 
 class ExportWrapper(nn.Module):

@@ -61,8 +61,9 @@ def load_model(model_dir: str | Path, device: torch.device | str = "cpu") -> tup
                                 "train one with `mm train --shards S --out M`")
     info = json.loads((model_dir / CONFIG).read_text())
     # Models saved before ``pool_grid`` existed pooled their CNN maps globally; models saved before
-    # ``audio_encoder`` existed encoded audio with the 2-D CNN.
-    saved = {"pool_grid": 0, "audio_encoder": "conv2d", **info["train"]}
+    # ``audio_encoder`` existed encoded audio with the 2-D CNN; models saved before
+    # ``unimodal_loss_weight`` existed have no per-modality heads.
+    saved = {"pool_grid": 0, "audio_encoder": "conv2d", "unimodal_loss_weight": 0.0, **info["train"]}
     cfg, dims = TrainConfig.model_validate(saved), ModelDims.model_validate(info["dims"])
     model = MultimodalClassifier(dims, cfg)
     model.load_state_dict(torch.load(model_dir / WEIGHTS, map_location="cpu", weights_only=True))

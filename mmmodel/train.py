@@ -168,9 +168,9 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
                 if cfg.augment:
                     inputs = augment_batch(inputs, cfg.image_shift, cfg.image_rotate_deg, cfg.spec_mask, cfg.spec_warp)
                 with autocast(device, cfg.amp):
-                    logits, aux = ddp(inputs, mask, with_aux=True)
+                    logits, aux = ddp(inputs, mask, target)  # aux: weighted alignment + per-modality losses
                     loss = F.cross_entropy(logits.float(), target, weight=weights, label_smoothing=cfg.label_smoothing)
-                    loss = loss + cfg.contrastive_weight * aux.float()
+                    loss = loss + aux
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:
@@ -256,13 +256,23 @@ def _end_epoch(cfg, state, model, val_loader, device, label_names, steps, schedu
     state["batch"], state["epoch_loss_sum"] = 0, 0.0
 
 
+def unimodal_config(cfg: TrainConfig, modality: str, out: str | Path, reports: str | Path) -> TrainConfig:
+    """The single-modality baseline of ``cfg``: same encoders and budget, one modality.
+
+    Fusion-only options are reset (concat is a plain MLP head over one embedding), so the baseline
+    is the same model whichever fusion the fused model uses: a fusion choice cannot move its yardstick.
+    """
+    return cfg.model_copy(update={"modalities": [modality], "out": str(out), "reports": str(reports),
+                                  "unimodal_baselines": False, "modality_dropout": 0.0, "fusion": "concat",
+                                  "unimodal_loss_weight": 0.0, "contrastive_weight": 0.0})
+
+
 def train_unimodal_baselines(cfg: TrainConfig, modalities: list[str], console: Console) -> dict:
     """One single-modality model per modality, same budget, in ``<out>/unimodal/<modality>``."""
     results = {}
     for modality in modalities:
-        sub = cfg.model_copy(update={"modalities": [modality], "out": str(Path(cfg.out) / "unimodal" / modality),
-                                     "reports": str(Path(cfg.reports) / "unimodal" / modality),
-                                     "unimodal_baselines": False, "modality_dropout": 0.0})
+        sub = unimodal_config(cfg, modality, Path(cfg.out) / "unimodal" / modality,
+                              Path(cfg.reports) / "unimodal" / modality)
         console.print(f"unimodal baseline: {modality}")
         summary = train(sub, console)
         results[modality] = {"best_val_macro_f1": summary["best_val_macro_f1"], "model_dir": summary["model_dir"]}

@@ -15,10 +15,12 @@ from mmmodel.train import train
 from tests.mmmodel.conftest import tiny_config
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, pair_shards):
+# lowrank: a product over modalities; late: per-modality heads and a masked sum of log-softmaxes.
+@pytest.fixture(scope="module", params=[{"fusion": "lowrank"}, {"fusion": "late", "unimodal_loss_weight": 0.5}],
+                ids=["lowrank", "late"])
+def trained(request, tmp_path_factory, pair_shards):
     root = tmp_path_factory.mktemp("export")
-    cfg = tiny_config(root, pair_shards, epochs=1, fusion="lowrank")
+    cfg = tiny_config(root, pair_shards, epochs=1, **request.param)
     train(cfg)
     return cfg.out
 

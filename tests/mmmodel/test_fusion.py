@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mmmodel.fusion import AttentionFusion, LowRankFusion, ProjectionFusion, build_fusion
+from mmmodel.fusion import AttentionFusion, LateFusion, LowRankFusion, ProjectionFusion, build_fusion
 
-KINDS = ("concat", "attention", "projection", "lowrank")
+KINDS = ("concat", "attention", "projection", "lowrank", "late")  # late: D plays the class count
 B, M, D = 5, 3, 8
 
 
@@ -30,7 +30,7 @@ def test_masked_modality_has_no_influence(kind):
     changed[:, 1] = torch.randn(B, D) * 100  # whatever sits in the slot of the absent modality
     assert torch.allclose(fusion(feats, mask), fusion(changed, mask), atol=1e-5)
     # ... while a present modality does change the output.
-    changed[:, 0] += 1.0
+    changed[:, 0] += torch.linspace(0, 1, D)  # not a constant: late fusion's softmax ignores a shift
     assert not torch.allclose(fusion(feats, mask), fusion(changed, mask), atol=1e-4)
 
 
@@ -76,6 +76,21 @@ def test_lowrank_absent_modality_enters_as_its_bias_row():
     first = torch.einsum("bd,rdo->bro", x0, fusion.factors[0])
     expected = (fusion.rank_weights @ (first * expected_factor)).squeeze(1) + fusion.bias
     assert torch.allclose(fusion(feats, mask), expected, atol=1e-5)
+
+
+def test_late_fusion_is_a_product_of_the_present_experts():
+    fusion = LateFusion(M, D)
+    logits = torch.randn(4, M, D)
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]])
+    probs = torch.softmax(fusion(logits, mask), dim=-1)
+    experts = torch.softmax(logits, dim=-1)
+    expected = torch.where(mask.unsqueeze(-1) > 0, experts, torch.ones_like(experts)).prod(dim=1)
+    assert torch.allclose(probs, expected / expected.sum(-1, keepdim=True), atol=1e-5)
+    assert torch.allclose(probs[2], experts[2, 1], atol=1e-5)  # one expert left: its own answer
+    # Experts that agree sharpen the answer beyond either one alone.
+    agree = torch.zeros(1, 2, D)
+    agree[..., 0] = 2.0
+    assert torch.softmax(LateFusion(2, D)(agree, torch.ones(1, 2)), -1)[0, 0] > torch.softmax(agree[0, 0], -1)[0]
 
 
 def test_unknown_fusion_is_refused():

@@ -47,8 +47,56 @@ def test_model_directory_from_before_pool_grid_and_audio_encoder_still_loads(tmp
     write_config(tmp_path, cfg, DIMS, {})
     config = tmp_path / "config.json"
     info = json.loads(config.read_text())
-    del info["train"]["pool_grid"], info["train"]["audio_encoder"]  # as written by older versions
+    # as written by older versions
+    del info["train"]["pool_grid"], info["train"]["audio_encoder"], info["train"]["unimodal_loss_weight"]
     config.write_text(json.dumps(info))
     loaded, _, _ = load_model(tmp_path)
     inputs, mask = _inputs(), torch.ones(6, 3)
     assert torch.allclose(loaded(inputs, mask), model.eval()(inputs, mask))
+
+
+def test_unimodal_heads_give_per_modality_logits_and_a_masked_auxiliary_loss():
+    import pytest
+    import torch.nn.functional as F
+
+    from mmmodel.model import unimodal_loss
+
+    torch.manual_seed(0)
+    cfg = TrainConfig(dim=8, conv_width=4, conv_blocks=1, unimodal_loss_weight=0.5, modality_dropout=0.0)
+    model = MultimodalClassifier(DIMS, cfg).train()
+    inputs, target = _inputs(), torch.tensor([0, 1, 2, 0, 1, 2])
+    mask = torch.ones(6, 3)
+    mask[:, 2] = 0.0  # no text in this batch
+    mask[0, 0] = 0.0
+    per_modality = model.unimodal_logits(model.embed(inputs))
+    assert per_modality.shape == (6, 3, 3)
+    # The loss averages over the 11 (sample, modality) pairs present, nothing else.
+    present = mask > 0
+    by_hand = F.cross_entropy(per_modality[present], target.unsqueeze(1).expand(6, 3)[present])
+    assert torch.allclose(unimodal_loss(per_modality, mask, target), by_hand, atol=1e-6)
+    logits, aux = model(inputs, mask, target)
+    assert logits.shape == (6, 3) and aux > 0
+    aux.backward()
+    # An absent modality's head learns nothing from the batch; a present one does.
+    assert all(p.grad is None or not p.grad.any() for p in model.unimodal_heads["text"].parameters())
+    assert any(p.grad is not None and p.grad.any() for p in model.unimodal_heads["audio"].parameters())
+    # Off by default (and meaningless with one modality): no heads, no auxiliary loss.
+    plain = MultimodalClassifier(DIMS, TrainConfig(dim=8, conv_width=4, conv_blocks=1)).train()
+    assert plain.unimodal_heads is None and plain(inputs, mask, target)[1] == 0
+    single = ModelDims(modalities=["image"], n_classes=3, image_shape=[3, 8, 8])
+    assert MultimodalClassifier(single, cfg).unimodal_heads is None
+    with pytest.raises(ValueError, match="unimodal_loss_weight"):
+        TrainConfig(unimodal_loss_weight=-1.0)
+
+
+def test_late_fusion_model_ignores_absent_modalities_and_answers_from_one():
+    torch.manual_seed(0)
+    model = MultimodalClassifier(DIMS, TrainConfig(dim=8, conv_width=4, conv_blocks=1, fusion="late")).eval()
+    inputs = _inputs()
+    mask = torch.tensor([[1.0, 0.0, 1.0]] * 6)
+    changed = {**inputs, "audio": torch.randn(6, 4, 6) * 50}
+    assert torch.allclose(model(inputs, mask), model(changed, mask), atol=1e-5)
+    assert not torch.allclose(model(inputs, torch.ones(6, 3)), model(changed, torch.ones(6, 3)), atol=1e-4)
+    only_image = torch.tensor([[1.0, 0.0, 0.0]] * 6)
+    expert = model.unimodal_heads["image"](model.encoders["image"](inputs["image"]))
+    assert torch.allclose(torch.softmax(model(inputs, only_image), -1), torch.softmax(expert, -1), atol=1e-5)

@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-from mmmodel.config import EvaluateConfig
+from mmmodel.config import EvaluateConfig, TrainConfig
 from mmmodel.evaluate import evaluate
-from mmmodel.train import class_weight_tensor, lr_factor, train
+from mmmodel.train import class_weight_tensor, lr_factor, train, unimodal_config
 from tests.mmmodel.conftest import tiny_config
 
 
@@ -72,3 +72,10 @@ def test_class_weights_balance_rare_classes():
     assert weights[1] == pytest.approx(9 * weights[0]) and weights[2] == 0
     # The loss scale stays the same: the average weight per training sample is 1.
     assert (90 * weights[0] + 10 * weights[1]) / 100 == pytest.approx(1.0)
+
+
+def test_unimodal_baseline_is_the_same_model_whatever_the_fusion(tmp_path):
+    tuned = TrainConfig(fusion="late", unimodal_loss_weight=1.0, modality_dropout=0.5, contrastive_weight=0.3)
+    baseline = unimodal_config(tuned, "audio", tmp_path / "m", tmp_path / "r")
+    assert baseline == unimodal_config(TrainConfig(), "audio", tmp_path / "m", tmp_path / "r")
+    assert baseline.modalities == ["audio"] and baseline.fusion == "concat" and not baseline.unimodal_baselines
