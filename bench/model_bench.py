@@ -12,7 +12,8 @@ The noisy variant blends 80% uniform noise into every image (train and test), ca
 image-only lands near MultiBench AV-MNIST's ~60-70%; `--occlude` also covers a block of each image.
 
 Usage: python bench/model_bench.py [--quick] [--device auto|cpu|cuda] [--skip-real] [--skip-throughput]
-       [--variants clean,noisy] [--work DIR] [--out FILE]
+       [--variants clean,noisy] [--work DIR] [--out FILE] [--set KEY=VALUE ...]
+       python bench/model_bench.py --holdout yweweler --exclude theo ...   (validation fold for tuning)
        python bench/model_bench.py --merge A.json B.json [--out FILE]   (combine per-variant runs)
 """
 
@@ -145,11 +146,14 @@ def run(cmd: list[str], log: list[str], cwd: Path) -> None:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
 
 
-def split_by_speaker(corpus: Path, train_dir: Path, test_dir: Path, held_out: str) -> dict:
-    """Copy the recipe folder into a 3-speaker training corpus and a held-out-speaker test corpus.
+def split_by_speaker(corpus: Path, train_dir: Path, test_dir: Path, held_out: str,
+                     exclude: frozenset[str] = frozenset()) -> dict:
+    """Copy the recipe folder into a training corpus of the other speakers and a held-out-speaker test corpus.
 
-    In the training corpus each sample is its own group, so val is a random share of the three
-    speakers (it only drives early stopping); the fourth speaker never enters training.
+    In the training corpus each sample is its own group, so val is a random share of the training
+    speakers (it only drives early stopping); the held-out speaker never enters training. Speakers
+    in ``exclude`` are left out entirely: a validation fold (--holdout yweweler --exclude theo)
+    tunes choices without ever seeing the test speaker.
     """
     rows = list(csv.DictReader((corpus / "labels.csv").open()))
     counts = {"train": 0, "test": 0}
@@ -161,6 +165,8 @@ def split_by_speaker(corpus: Path, train_dir: Path, test_dir: Path, held_out: st
         writers[name] = (handle, csv.writer(handle))
         writers[name][1].writerow(["key", "label", "group"])
     for row in rows:
+        if row["group"] in exclude:
+            continue
         side = "test" if row["group"] == held_out else "train"
         target = test_dir if side == "test" else train_dir
         for file in (corpus / row["label"]).glob(f"{row['key']}.*"):
@@ -173,14 +179,17 @@ def split_by_speaker(corpus: Path, train_dir: Path, test_dir: Path, held_out: st
     return counts
 
 
-def prepare_variant(work: Path, data: Path, variant: str, recipe_flags: list[str], quick: bool, log: list[str]) -> dict:
+def prepare_variant(work: Path, data: Path, variant: str, recipe_flags: list[str], quick: bool, log: list[str],
+                    held_out: str = HELD_OUT_SPEAKER, exclude: frozenset[str] = frozenset()) -> dict:
     """recipe -> speaker split -> ingest -> build (train shards and a held-out-speaker test set)."""
     mm = str(Path(sys.executable).with_name("mm"))
     root = work / variant
     per_digit = ["--per-digit", "40"] if quick else []
     run([mm, "recipe", "avmnist", "--data", str(data), "--out", str(root / "corpus"), *recipe_flags, *per_digit], log, work)
-    log.append(f"# split {portable(str(root / 'corpus'))} by speaker: {HELD_OUT_SPEAKER} -> test corpus, others -> train corpus")
-    counts = split_by_speaker(root / "corpus", root / "train_corpus", root / "test_corpus", HELD_OUT_SPEAKER)
+    dropped = f", {'+'.join(sorted(exclude))} left out" if exclude else ""
+    log.append(f"# split {portable(str(root / 'corpus'))} by speaker: {held_out} -> test corpus, others -> train corpus"
+               + dropped)
+    counts = split_by_speaker(root / "corpus", root / "train_corpus", root / "test_corpus", held_out, exclude)
     params = root / "params.yaml"
     params.write_text(json.dumps({"build": {"splits": {"train": 0.9, "val": 0.1}}}))  # JSON is YAML
     run([mm, "ingest", "--dir", str(root / "train_corpus"), "--out", str(root / "raw_train"), "--no-progress"], log, work)
@@ -191,18 +200,24 @@ def prepare_variant(work: Path, data: Path, variant: str, recipe_flags: list[str
     return counts
 
 
-def fit_variant(root: Path, device: str, epochs: int, log: list[str], use_cli: bool, size: dict) -> dict:
-    """Train fused + unimodal baselines on <root>/shards, evaluate on <root>/shards_test."""
+def fit_variant(root: Path, device: str, epochs: int, log: list[str], use_cli: bool, size: dict,
+                held_out: str = HELD_OUT_SPEAKER, built: Path | None = None) -> dict:
+    """Train fused + unimodal baselines on <built>/shards, evaluate on <built>/shards_test (built: root)."""
     import torch
+
+    built = built or root
+    # A fresh model every run: `mm train` would resume a model folder left in <root> by an earlier run.
+    shutil.rmtree(root / "model", ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
 
     # Loader workers only where cores are plentiful beside an accelerator; the CPU box has two cores.
     workers = min(4, os.cpu_count() or 1) if torch.cuda.is_available() else 0
     train_args = dict(epochs=epochs, batch_size=32, lr=0.002, early_stopping_patience=8, num_workers=workers, **size)
     log.append(f"# {portable(str(root / 'train_params.yaml'))}: {json.dumps({'train': train_args})}")
-    train_cmd = ["mm", "train", "--shards", str(root / "shards"), "--out", str(root / "model"), "--reports",
+    train_cmd = ["mm", "train", "--shards", str(built / "shards"), "--out", str(root / "model"), "--reports",
                  str(root / "reports_train"), "--device", device, "--unimodal-baselines", "--no-progress",
                  "--params", str(root / "train_params.yaml")]
-    eval_cmd = ["mm", "evaluate", "--model", str(root / "model"), "--shards", str(root / "shards_test"), "--split",
+    eval_cmd = ["mm", "evaluate", "--model", str(root / "model"), "--shards", str(built / "shards_test"), "--split",
                 "test", "--out", str(root / "report"), "--device", device, "--no-progress"]
     (root / "train_params.yaml").write_text(json.dumps({"train": train_args}))
     started = time.perf_counter()
@@ -216,7 +231,7 @@ def fit_variant(root: Path, device: str, epochs: int, log: list[str], use_cli: b
             from mmmodel.train import train
 
             log.append(portable(" ".join(train_cmd)) + "   # run through mmmodel.train.train")
-            summary = train(TrainConfig(shards=str(root / "shards"), out=str(root / "model"), progress=False,
+            summary = train(TrainConfig(shards=str(built / "shards"), out=str(root / "model"), progress=False,
                                         reports=str(root / "reports_train"), device=device, unimodal_baselines=True,
                                         **train_args), Console(quiet=True))
     train_s = time.perf_counter() - started
@@ -230,12 +245,12 @@ def fit_variant(root: Path, device: str, epochs: int, log: list[str], use_cli: b
         from mmmodel.evaluate import evaluate
 
         log.append(portable(" ".join(eval_cmd)) + "   # run through mmmodel.evaluate.evaluate")
-        evaluate(EvaluateConfig(model=str(root / "model"), shards=str(root / "shards_test"), split="test",
+        evaluate(EvaluateConfig(model=str(root / "model"), shards=str(built / "shards_test"), split="test",
                                 out=str(root / "report"), device=device, progress=False), Console(quiet=True))
     metrics = json.loads((root / "report" / "metrics.json").read_text())
     best_unimodal = max(s["accuracy"] for s in metrics["unimodal"].values())
     return {
-        "held_out_speaker": HELD_OUT_SPEAKER, "train_seconds_incl_baselines": round(train_s, 1),
+        "held_out_speaker": held_out, "train_seconds_incl_baselines": round(train_s, 1),
         "fused_accuracy": metrics["accuracy"], "fused_macro_f1": metrics["macro_f1"],
         "image_only_accuracy": metrics["unimodal"]["image"]["accuracy"],
         "audio_only_accuracy": metrics["unimodal"]["audio"]["accuracy"],
@@ -244,6 +259,15 @@ def fit_variant(root: Path, device: str, epochs: int, log: list[str], use_cli: b
         "n_test": metrics["n_samples"], "gpu": gpu.summary(), "best_epoch": summary.get("best_epoch"),
         "train_params": train_args,
     }
+
+
+def parse_override(item: str) -> tuple[str, object]:
+    """``key=value`` -> (key, value read as JSON, or the bare string when it is not JSON)."""
+    key, _, value = item.partition("=")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def targets(avmnist: dict) -> dict:
@@ -256,19 +280,33 @@ def targets(avmnist: dict) -> dict:
     return met
 
 
+def tuning_row(command: str, result: dict) -> dict:
+    """The few numbers of a validation-fold run that a choice was made on."""
+    keys = ("held_out_speaker", "fused_accuracy", "image_only_accuracy", "audio_only_accuracy",
+            "fused_minus_best_unimodal_points", "ablations", "best_epoch", "train_params")
+    return {"command": command, **{k: result[k] for k in keys if k in result}}
+
+
 def merge_reports(paths: list[Path], out: Path, note: str | None = None) -> dict:
-    """One results file from per-variant runs (e.g. clean and noisy run as two concurrent processes)."""
+    """One results file from per-variant runs (e.g. clean and noisy run as two concurrent processes).
+
+    Runs on a validation fold (another held-out speaker) go into a compact ``tuning`` section; a
+    throughput section already in ``out`` is kept unless one of the runs measured it again.
+    """
     merged: dict = {"command": portable(" ".join([".venv/bin/python", *sys.argv])), "runs": [], "avmnist": {}}
     for path in paths:
         report = json.loads(path.read_text())
-        merged["runs"].append({"command": report["command"], "variants": sorted(set(report.get("avmnist", {})) - {"targets"})})
+        results = {k: v for k, v in report.get("avmnist", {}).items() if k != "targets"}
+        if any(r.get("held_out_speaker") != HELD_OUT_SPEAKER for r in results.values()):
+            for variant, result in results.items():
+                merged.setdefault("tuning", {})[f"{path.stem}_{variant}"] = tuning_row(report["command"], result)
+            continue
+        merged["runs"].append({"command": report["command"], "variants": sorted(results)})
         merged.setdefault("machine", report["machine"])
         merged.setdefault("quick", report["quick"])
         if "throughput" in report:
             merged["throughput"] = report["throughput"]
-        for variant, result in report.get("avmnist", {}).items():
-            if variant == "targets":
-                continue
+        for variant, result in results.items():
             seed = result.get("train_params", {}).get("seed", 0)
             if seed == 0:
                 merged["avmnist"][variant] = result
@@ -276,6 +314,9 @@ def merge_reports(paths: list[Path], out: Path, note: str | None = None) -> dict
                 merged["avmnist"].setdefault("seed_checks", {})[f"{variant}_seed{seed}"] = {
                     **result, "targets": targets({variant: result})}
     merged["avmnist"]["targets"] = targets(merged["avmnist"])
+    previous = json.loads(out.read_text()) if out.is_file() else {}
+    if "throughput" not in merged and "throughput" in previous:  # measured by an earlier full run: keep it
+        merged["throughput"] = previous["throughput"]
     if note:
         merged["note"] = note
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -298,12 +339,18 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
     parser.add_argument("--dim", type=int, default=64, help="model width (TrainConfig.dim)")
     parser.add_argument("--conv-width", type=int, default=16, help="first conv block channels")
-    parser.add_argument("--fusion", default="concat", help="concat | attention | projection | lowrank")
+    parser.add_argument("--fusion", default="concat", help="concat | attention | projection | lowrank | late")
     # Higher than the library default: with one strong and one weak modality, hiding the strong one
     # often is what makes the weak encoder learn enough to correct it.
     parser.add_argument("--modality-dropout", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=0, help="TrainConfig.seed of every model")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="another TrainConfig override (VALUE read as JSON), e.g. --set unimodal_loss_weight=0.5")
     parser.add_argument("--variants", default="clean,noisy", help="AV-MNIST variants to run (comma-separated)")
+    # The reported numbers hold out theo; choices are tuned on a validation fold that never sees theo:
+    # --holdout yweweler --exclude theo (train george+nicolas, score yweweler).
+    parser.add_argument("--holdout", default=HELD_OUT_SPEAKER, help="FSDD speaker of the test set")
+    parser.add_argument("--exclude", default="", help="FSDD speakers left out of train and test (comma-separated)")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--prebuilt", type=Path, default=None,
                         help="folder with <variant>/shards and <variant>/shards_test built earlier by this script: "
@@ -336,6 +383,10 @@ def main() -> int:
     if not args.skip_throughput:
         report["throughput"] = throughput(work, args.device, args.quick)
         print(json.dumps(report["throughput"], indent=1), flush=True)
+    exclude = frozenset(filter(None, args.exclude.split(",")))
+    if args.holdout in exclude:
+        parser.error("--holdout must not be in --exclude")
+    overrides = dict(parse_override(item) for item in args.set)
     variants = {"clean": [], "noisy": ["--image-noise", str(args.noise), *(["--occlude"] if args.occlude else [])]}
     if args.skip_real:
         report["avmnist"] = {"skipped": "--skip-real"}
@@ -347,16 +398,15 @@ def main() -> int:
             if name not in args.variants.split(","):
                 continue
             log: list[str] = []
+            root, built = work / name, (args.prebuilt or work) / name
             if args.prebuilt is not None:
-                root = args.prebuilt / name
-                counts = json.loads((root / "counts.json").read_text()) if (root / "counts.json").is_file() else None
+                counts = json.loads((built / "counts.json").read_text()) if (built / "counts.json").is_file() else None
             else:
-                root = work / name
-                counts = prepare_variant(work, data, name, flags, args.quick, log)
+                counts = prepare_variant(work, data, name, flags, args.quick, log, args.holdout, exclude)
                 (root / "counts.json").write_text(json.dumps(counts))
-            result = fit_variant(root, args.device, args.epochs, log, args.prebuilt is None,
-                                 {"dim": args.dim, "conv_width": args.conv_width, "fusion": args.fusion,
-                                  "modality_dropout": args.modality_dropout, "seed": args.seed})
+            size = {"dim": args.dim, "conv_width": args.conv_width, "fusion": args.fusion,
+                    "modality_dropout": args.modality_dropout, "seed": args.seed, **overrides}
+            result = fit_variant(root, args.device, args.epochs, log, args.prebuilt is None, size, args.holdout, built)
             report["avmnist"][name] = {"samples": counts, **result, "commands": log}
             print(json.dumps({k: v for k, v in result.items() if k != "commands"}), flush=True)
         report["avmnist"]["targets"] = targets(report["avmnist"])
