@@ -19,7 +19,8 @@ class Deduplicator:
     def __init__(self, cfg: DedupConfig):
         self.cfg = cfg
         self.exact: dict[str, str] = {}
-        self.lsh = MinHashLSH(threshold=cfg.text_threshold, num_perm=NUM_PERM)
+        # Only near-duplicate search uses the LSH index (its setup solves for band sizes: milliseconds).
+        self.lsh = MinHashLSH(threshold=cfg.text_threshold, num_perm=NUM_PERM) if cfg.near else None
         self.minhashes: dict[str, LeanMinHash] = {}
         self.phash_bands: dict[tuple[int, int], list[str]] = defaultdict(list)
         self.phashes: dict[str, int] = {}

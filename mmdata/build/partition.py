@@ -83,13 +83,21 @@ def process_partition(cfg: BuildConfig, partition: Partition) -> dict:
     return {**summary, "seconds": round(time.perf_counter() - started, 3)}
 
 
+class _TokenIndex(dict):
+    """Token -> local id; an unseen token gets the next id (lookups stay in C for known tokens)."""
+
+    def __missing__(self, token: str) -> int:
+        self[token] = index = len(self)
+        return index
+
+
 class _PartitionWriter:
     """Standardizes samples into tar members on the .bin and gathers the parquet's columns."""
 
     def __init__(self, store: RawStore, standardizer: Standardizer):
         self.store, self.standardizer = store, standardizer
         self.columns: dict[str, list] = {name: [] for name in RECORD_SCHEMA.names}
-        self.token_index: dict[str, int] = {}
+        self.token_index = _TokenIndex()
         self._has = [(m, self.columns[f"has_{m}"]) for m in fields.MODALITIES]
 
     def add(self, plan: SamplePlan, blob: BinaryIO) -> None:
@@ -140,8 +148,7 @@ class _PartitionWriter:
     def _token_ids(self, tokens: list[str] | None) -> bytes | None:
         if tokens is None:
             return None
-        index = self.token_index
-        return np.array([index.setdefault(t, len(index)) for t in tokens], dtype=np.int32).tobytes()
+        return np.fromiter(map(self.token_index.__getitem__, tokens), dtype=np.int32, count=len(tokens)).tobytes()
 
     def _append_verdict(self, plan: SamplePlan, status: str, reason: str) -> None:
         for name, value in (("key", plan.key), ("status", status), ("reason", reason), ("stats", "{}"),
