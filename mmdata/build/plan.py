@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -29,20 +30,24 @@ _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_\-]")
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
-class SampleItem(BaseModel):
+# Plain dataclasses, never mutated: one per raw item and sample, where pydantic models cost several
+# microseconds each to build and twice as much to pickle to a worker.
+@dataclasses.dataclass(slots=True)
+class SampleItem:
     modality: str
     sha256: str
     uri: str
 
 
-class SamplePlan(BaseModel):
+@dataclasses.dataclass(slots=True)
+class SamplePlan:
     key: str  # raw key
     shard_key: str  # key as written into tars (no dots or slashes, which WebDataset would split on)
     label: str
-    label_id: int = -1  # index in labels.json; -1 (and no cls field) when the label is not in it
     group: str
     split: str
     items: list[SampleItem]
+    label_id: int = -1  # index in labels.json; -1 (and no cls field) when the label is not in it
 
 
 class Partition(BaseModel):
@@ -138,7 +143,7 @@ def plan_partitions(cfg: BuildConfig) -> list[Partition]:
         chosen: dict[str, SampleItem] = {}
         for row in ok_rows:
             if row[1] not in chosen:
-                chosen[row[1]] = SampleItem.model_construct(modality=row[1], sha256=row[5], uri=row[2])
+                chosen[row[1]] = SampleItem(row[1], row[5], row[2])
         source_labels[key] = next((r[6] for r in rows if r[6]), "")
         groups[key] = next((r[7] for r in rows if r[7]), "")
         if chosen:
@@ -168,9 +173,8 @@ def plan_partitions(cfg: BuildConfig) -> list[Partition]:
         splits = assign_splits(buildable, cfg.splits, cfg.seed)
     parts: list[list[SamplePlan]] = [[] for _ in range(cfg.partitions)]
     for key, (label, group) in buildable.items():
-        plan = SamplePlan.model_construct(key=key, shard_key=shard_key_of(key), label=label,
-                                          label_id=label_ids.get(label, -1), group=group, split=splits[key],
-                                          items=items[key])
+        plan = SamplePlan(key=key, shard_key=shard_key_of(key), label=label, group=group, split=splits[key],
+                          items=items[key], label_id=label_ids.get(label, -1))
         parts[stable_hash(key) % cfg.partitions].append(plan)
         verdicts[key] = ("planned", "")
     keys = sorted(verdicts)
