@@ -22,7 +22,7 @@ from mmdata.atomic import atomic_path, write_text_atomic
 from mmdata.audio.kernels import npy_bytes
 from mmdata.build.config import BuildConfig
 from mmdata.build.dedup import Deduplicator
-from mmdata.build.partition import TOKENS_METADATA, partition_paths
+from mmdata.build.partition import TOKENS_METADATA, WRITE_BUFFER, partition_paths
 from mmdata.build.plan import PLAN_FILE, effective_config, work_dir
 from mmdata.build.standardize import LABELS_FILE, PREPROCESS_FILE, VOCAB_FILE, Standardizer
 from mmdata.manifest import DROPPED, MANIFEST_NAME, OK, write_manifest
@@ -199,7 +199,8 @@ class ShardSink:
     def _open_shard(self) -> None:
         self._stack = contextlib.ExitStack()
         tmp = self._stack.enter_context(atomic_path(self.directory / f"{SHARD_PATTERN.format(self.index)}.tar"))
-        self._tar = self._stack.enter_context(open_tar_for_writing(tmp))
+        handle = self._stack.enter_context(open(tmp, "wb", buffering=WRITE_BUFFER))  # noqa: SIM115 -- closed by the stack, after the tar
+        self._tar = self._stack.enter_context(open_tar_for_writing(handle))
 
     def _close_shard(self) -> None:
         name = SHARD_PATTERN.format(self.index)

@@ -43,7 +43,9 @@ RECORD_SCHEMA = pa.schema([
     ("head_size", pa.int64()),  # bytes of those members that sort before tok.npy
     ("payload_bytes", pa.int64()),  # field bytes without tar headers and padding, tok.npy excluded
 ])
-TOKENS_METADATA = b"mmpipe.tokens"  # parquet metadata key: JSON list of the partition's distinct tokens
+TOKENS_METADATA = b"mmpipe.tokens"
+# Large write buffers: a sample is a dozen writes (headers, payloads, padding); fewer, larger syscalls.
+WRITE_BUFFER = 1 << 20  # parquet metadata key: JSON list of the partition's distinct tokens
 
 
 def partition_paths(cfg: BuildConfig, index: int) -> tuple[Path, Path]:
@@ -72,7 +74,7 @@ def process_partition(cfg: BuildConfig, partition: Partition) -> dict:
     writer = _PartitionWriter(RawStore(objects_dir(cfg.raw)), Standardizer(cfg.text, cfg.image, cfg.audio))
     # Work files skip the fsync where a crash that loses them is sure to discard them (see Partition.boot_id).
     durable = not partition.boot_id or partition.boot_id != boot_id()
-    with atomic_path(blob_path, durable) as tmp_blob, open(tmp_blob, "wb") as blob:
+    with atomic_path(blob_path, durable) as tmp_blob, open(tmp_blob, "wb", buffering=WRITE_BUFFER) as blob:
         for plan in partition.samples:
             writer.add(plan, blob)
     table = pa.table(writer.columns, schema=RECORD_SCHEMA)
