@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mmdata.fields import MODALITIES
 
-Fusion = Literal["concat", "attention", "projection", "lowrank", "late"]
+Fusion = Literal["concat", "attention", "projection", "lowrank", "late", "hybrid"]
 Device = Literal["auto", "cpu", "cuda"]
 
 
@@ -79,7 +79,7 @@ class TrainConfig(BaseModel):
     grad_clip: float = 1.0
     label_smoothing: float = 0.0
     class_weights: bool = False  # weight the loss by inverse class frequency (imbalanced labels)
-    early_stopping_patience: int = 4  # epochs without val macro-F1 gain before stopping; 0 = never
+    early_stopping_patience: int = 4  # epochs without val gain (macro-F1; ties: loss) before stopping; 0 = never
 
     # -- running
     seed: int = 0

@@ -1,5 +1,6 @@
-"""Training: AdamW, warmup + cosine, class weights, label smoothing, early stopping on val macro-F1,
-atomic checkpoints with exact resume, bf16 autocast on CUDA, DDP under torchrun (gloo on CPU).
+"""Training: AdamW, warmup + cosine, class weights, label smoothing, early stopping on val macro-F1
+(ties broken by val loss), atomic checkpoints with exact resume, bf16 autocast on CUDA, DDP under
+torchrun (gloo on CPU).
 
 Resume is exact because nothing random depends on history: the data order is a function of
 (seed, epoch), and the torch RNG is re-seeded from (seed, rank, step) before every step; the
@@ -116,8 +117,8 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
     total_steps = steps_per_epoch * cfg.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, cfg.warmup_steps, total_steps, cfg.min_lr_ratio))
-    state = {"epoch": 0, "batch": 0, "step": 0, "best_f1": -1.0, "best_epoch": -1, "bad_epochs": 0,
-             "history": [], "stopped_early": False, "epoch_loss_sum": 0.0}
+    state = {"epoch": 0, "batch": 0, "step": 0, "best_f1": -1.0, "best_loss": math.inf, "best_epoch": -1,
+             "bad_epochs": 0, "history": [], "stopped_early": False, "epoch_loss_sum": 0.0}
     checkpoint_path = out / CHECKPOINTS / LAST_CHECKPOINT
     if rank == 0 and out.is_dir():
         remove_stale_temporaries(out)  # half-written files of a killed run; never read, now gone
@@ -226,6 +227,24 @@ def _val_loader(cfg: TrainConfig, dims: ModelDims):
     return make_loader(stream, cfg.batch_size, 0)
 
 
+def validation_loss(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """Mean negative log-likelihood of the true classes (unweighted, no label smoothing)."""
+    if len(y_true) == 0:
+        return math.inf
+    return float(-np.log(np.clip(probs[np.arange(len(y_true)), y_true], 1e-12, None)).mean())
+
+
+def is_better(f1: float, loss: float, best_f1: float, best_loss: float, tol: float = 1e-9) -> bool:
+    """Model selection: higher val macro-F1 wins; an equal F1 wins with a lower val loss.
+
+    Without the tie-break a saturated F1 (e.g. 1.0 from epoch 5 on) keeps the first epoch that
+    reached it, an under-trained model, however much the later epochs still gain in confidence.
+    """
+    if f1 > best_f1 + tol:
+        return True
+    return abs(f1 - best_f1) <= tol and loss < best_loss
+
+
 def _end_epoch(cfg, state, model, val_loader, device, label_names, steps, scheduler, rank, out, dims, console) -> None:
     """Score the epoch on val, log it, keep the best weights, decide on early stopping."""
     row = {"epoch": state["epoch"] + 1, "step": state["step"], "lr": round(scheduler.get_last_lr()[0], 8),
@@ -234,10 +253,13 @@ def _end_epoch(cfg, state, model, val_loader, device, label_names, steps, schedu
     if val_loader is not None:
         y_true, probs, _ = predict_probs(model, val_loader, device, cfg.amp)
         scores = classification_metrics(y_true, probs["full"].argmax(1), label_names)
-        row.update(val_accuracy=round(scores["accuracy"], 6), val_macro_f1=round(scores["macro_f1"], 6))
-        improved = scores["macro_f1"] > state["best_f1"]
+        val_loss = validation_loss(y_true, probs["full"])
+        row.update(val_accuracy=round(scores["accuracy"], 6), val_macro_f1=round(scores["macro_f1"], 6),
+                   val_loss=round(val_loss, 6))
+        improved = is_better(scores["macro_f1"], val_loss, state["best_f1"], state.get("best_loss", math.inf))
         if improved:
             state["best_f1"], state["best_epoch"], state["bad_epochs"] = scores["macro_f1"], state["epoch"] + 1, 0
+            state["best_loss"] = val_loss
         else:
             state["bad_epochs"] += 1
     else:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from mmmodel.config import EvaluateConfig, TrainConfig
 from mmmodel.evaluate import evaluate
-from mmmodel.train import class_weight_tensor, lr_factor, train, unimodal_config
+from mmmodel.train import class_weight_tensor, is_better, lr_factor, train, unimodal_config, validation_loss
 from tests.mmmodel.conftest import tiny_config
 
 
@@ -49,6 +50,18 @@ def test_early_stopping_stops_when_val_f1_stalls(tmp_path, image_only_shards):
     # lr 0: weights never change, so val macro-F1 never improves after epoch 1.
     summary = train(tiny_config(tmp_path, image_only_shards, epochs=6, lr=0.0, early_stopping_patience=2))
     assert summary["stopped_early"] and summary["epochs_run"] == 3 and summary["best_epoch"] == 1
+
+
+def test_model_selection_breaks_f1_ties_by_validation_loss():
+    # A saturated macro-F1 (1.0 from some epoch on) must not freeze the first epoch that reached it.
+    assert is_better(1.0, 0.05, best_f1=1.0, best_loss=0.20)
+    assert not is_better(1.0, 0.30, best_f1=1.0, best_loss=0.20)
+    assert not is_better(1.0, 0.20, best_f1=1.0, best_loss=0.20)  # no gain at all: not an improvement
+    assert is_better(0.9, 9.0, best_f1=0.8, best_loss=0.1)  # F1 comes first, whatever the loss
+    assert not is_better(0.8, 0.01, best_f1=0.9, best_loss=1.0)
+    assert is_better(0.0, 2.0, best_f1=-1.0, best_loss=float("inf"))  # the first epoch always counts
+    probs = np.array([[0.9, 0.1], [0.2, 0.8]])
+    assert validation_loss(np.array([0, 1]), probs) == pytest.approx(-(np.log(0.9) + np.log(0.8)) / 2)
 
 
 def test_config_json_holds_the_full_config_and_dims(tmp_path, image_only_shards):
