@@ -339,7 +339,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
     parser.add_argument("--dim", type=int, default=64, help="model width (TrainConfig.dim)")
     parser.add_argument("--conv-width", type=int, default=16, help="first conv block channels")
-    parser.add_argument("--fusion", default="concat", help="concat | attention | projection | lowrank | late")
+    parser.add_argument("--fusion", default="concat", help="concat | attention | projection | lowrank | late | hybrid")
     # Higher than the library default: with one strong and one weak modality, hiding the strong one
     # often is what makes the weak encoder learn enough to correct it.
     parser.add_argument("--modality-dropout", type=float, default=0.3)

@@ -3,9 +3,11 @@
 Modality dropout hides random present modalities from training samples, so the model learns to
 answer from any subset; at test time a zero in the mask removes a modality the same way.
 
-Per-modality heads (an MLP classifier on each embedding) exist for ``late`` fusion, where they are
-the experts whose log-probabilities are summed, and whenever ``unimodal_loss_weight`` > 0, where
-their cross-entropy is an auxiliary training loss that keeps every encoder learning.
+Per-modality heads (an MLP classifier on each embedding) exist for ``late`` and ``hybrid`` fusion,
+where they are the experts whose log-probabilities are summed, and whenever ``unimodal_loss_weight``
+> 0, where their cross-entropy is an auxiliary training loss that keeps every encoder learning.
+``hybrid`` adds one more expert, the concat model's joint head, which sees all modalities at once and
+so keeps the cross-modal interactions a product of per-modality experts cannot express.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from torch import nn
 
 from mmmodel.config import ModelDims, TrainConfig
 from mmmodel.encoders import build_encoder
-from mmmodel.fusion import ProjectionFusion, build_fusion
+from mmmodel.fusion import ConcatFusion, LateFusion, ProjectionFusion, build_fusion
 
 
 def classifier_head(in_dim: int, dim: int, n_classes: int, dropout: float) -> nn.Sequential:
@@ -32,7 +34,8 @@ class MultimodalClassifier(nn.Module):
         super().__init__()
         self.modalities = list(dims.modalities)
         self.encoders = nn.ModuleDict({m: build_encoder(m, dims, cfg) for m in self.modalities})
-        self.late = cfg.fusion == "late"
+        self.late = cfg.fusion in ("late", "hybrid")  # a product of per-modality experts
+        self.joint = cfg.fusion == "hybrid"  # ... times a joint expert over the concatenated embeddings
         # With one modality the auxiliary loss would only repeat the main one.
         self.unimodal_loss_weight = cfg.unimodal_loss_weight if len(self.modalities) > 1 else 0.0
         self.contrastive_weight = cfg.contrastive_weight
@@ -40,12 +43,15 @@ class MultimodalClassifier(nn.Module):
         if self.late or self.unimodal_loss_weight > 0:
             self.unimodal_heads = nn.ModuleDict(
                 {m: classifier_head(cfg.dim, cfg.dim, dims.n_classes, cfg.dropout) for m in self.modalities})
-        fused_dim = dims.n_classes if self.late else cfg.dim
-        self.fusion = build_fusion(cfg.fusion, len(self.modalities), fused_dim, cfg.lowrank_rank,
-                                   cfg.contrastive_temperature)
-        # Late fusion's output already is the class scores.
-        self.head = nn.Identity() if self.late else classifier_head(self.fusion.out_dim, cfg.dim, dims.n_classes,
-                                                                     cfg.dropout)
+        if self.late:  # its output already is the class scores
+            self.fusion = LateFusion(len(self.modalities), dims.n_classes)
+        else:
+            self.fusion = build_fusion(cfg.fusion, len(self.modalities), cfg.dim, cfg.lowrank_rank,
+                                       cfg.contrastive_temperature)
+        self.joint_fusion = ConcatFusion(len(self.modalities), cfg.dim) if self.joint else None
+        head_in = self.joint_fusion.out_dim if self.joint else self.fusion.out_dim
+        self.head = nn.Identity() if self.late and not self.joint else classifier_head(head_in, cfg.dim,
+                                                                                          dims.n_classes, cfg.dropout)
         self.modality_dropout = cfg.modality_dropout
 
     def drop_modalities(self, mask: torch.Tensor) -> torch.Tensor:
@@ -75,7 +81,13 @@ class MultimodalClassifier(nn.Module):
         mask = self.drop_modalities(mask)
         feats = self.embed(inputs)
         per_modality = self.unimodal_logits(feats) if self.unimodal_heads is not None else None
-        logits = self.fusion(per_modality, mask) if self.late else self.head(self.fusion(feats, mask))
+        if self.late:
+            logits = self.fusion(per_modality, mask)
+            if self.joint:
+                joint = self.head(self.joint_fusion(feats, mask))
+                logits = logits + F.log_softmax(joint.float(), dim=-1).to(logits.dtype)
+        else:
+            logits = self.head(self.fusion(feats, mask))
         if target is None:
             return logits
         aux = feats.new_zeros((), dtype=torch.float32)

@@ -16,7 +16,7 @@ from mmmodel.config import EvaluateConfig, TrainConfig
 def train_command(
     shards: str = typer.Option(None, "--shards", help="shard folder from `mm build` (<shards>/<split>/shard-*.tar)"),
     out: str = typer.Option(None, "--out", help="model directory to write"),
-    fusion: str = typer.Option(None, "--fusion", help="concat | attention | projection | lowrank"),
+    fusion: str = typer.Option(None, "--fusion", help="concat | attention | projection | lowrank | late | hybrid"),
     modalities: list[str] = typer.Option(None, "--modality", help="train on these modalities only (repeatable)"),
     epochs: int = typer.Option(None, "--epochs"),
     batch_size: int = typer.Option(None, "--batch-size", help="per process"),

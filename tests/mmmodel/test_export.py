@@ -15,9 +15,11 @@ from mmmodel.train import train
 from tests.mmmodel.conftest import tiny_config
 
 
-# lowrank: a product over modalities; late: per-modality heads and a masked sum of log-softmaxes.
-@pytest.fixture(scope="module", params=[{"fusion": "lowrank"}, {"fusion": "late", "unimodal_loss_weight": 0.5}],
-                ids=["lowrank", "late"])
+# lowrank: a product over modalities; late: per-modality heads and a masked sum of log-softmaxes;
+# hybrid: that sum plus a joint concat expert.
+@pytest.fixture(scope="module", params=[{"fusion": "lowrank"}, {"fusion": "late", "unimodal_loss_weight": 0.5},
+                                        {"fusion": "hybrid", "unimodal_loss_weight": 0.5}],
+                ids=["lowrank", "late", "hybrid"])
 def trained(request, tmp_path_factory, pair_shards):
     root = tmp_path_factory.mktemp("export")
     cfg = tiny_config(root, pair_shards, epochs=1, **request.param)

@@ -100,3 +100,17 @@ def test_late_fusion_model_ignores_absent_modalities_and_answers_from_one():
     only_image = torch.tensor([[1.0, 0.0, 0.0]] * 6)
     expert = model.unimodal_heads["image"](model.encoders["image"](inputs["image"]))
     assert torch.allclose(torch.softmax(model(inputs, only_image), -1), torch.softmax(expert, -1), atol=1e-5)
+
+
+def test_hybrid_fusion_is_the_late_product_times_a_joint_concat_expert():
+    torch.manual_seed(0)
+    model = MultimodalClassifier(DIMS, TrainConfig(dim=8, conv_width=4, conv_blocks=1, fusion="hybrid")).eval()
+    inputs, mask = _inputs(), torch.tensor([[1.0, 0.0, 1.0]] * 6)
+    feats = model.embed(inputs)
+    experts = torch.log_softmax(model.unimodal_logits(feats), -1) * mask.unsqueeze(-1)
+    joint = torch.log_softmax(model.head(model.joint_fusion(feats, mask)), -1)
+    expected = torch.softmax(experts.sum(1) + joint, -1)
+    assert torch.allclose(torch.softmax(model(inputs, mask), -1), expected, atol=1e-5)
+    changed = {**inputs, "audio": torch.randn(6, 4, 6) * 50}  # absent: ignored by every expert
+    assert torch.allclose(model(inputs, mask), model(changed, mask), atol=1e-5)
+    assert torch.isfinite(model(inputs, torch.zeros(6, 3))).all()
