@@ -195,6 +195,18 @@ def test_work_files_skip_fsync_but_a_new_boot_discards_them(raw, built, tmp_path
     assert {Path(p).name.split(".tmp-")[-1].split(".")[0] for p in synced} >= {"shard-000000", "manifest", "stats"}
 
 
+def test_a_missing_raw_object_fails_its_sample_alone(tmp_path):
+    raw = make_raw_corpus(tmp_path / "raw", per_class=2, speakers=2)
+    rows = pd.read_parquet(raw / "manifest.parquet")
+    sha = rows[rows["key"] == "1_001"]["sha256"].iloc[0]
+    (raw / "objects" / sha[:2] / sha).unlink()
+    stats = run_build(BuildConfig(raw=str(raw), out=str(tmp_path / "out"), partitions=2))
+    manifest = pd.read_parquet(tmp_path / "out" / "manifest.parquet").set_index("key")
+    assert manifest.at["1_001", "status"] == "failed"
+    assert manifest.at["1_001", "reason"].startswith(f"KeyError: 'object {sha} is not in the raw store")
+    assert stats["samples"] == {"total": 6, "ok": 5, "dropped": 0, "failed": 1}
+
+
 def test_a_second_build_on_the_same_output_is_refused(raw, tmp_path):
     out = tmp_path / "locked"
     with build_lock(str(out)), pytest.raises(BuildLocked, match="another build is already writing"):
