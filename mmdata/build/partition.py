@@ -44,12 +44,12 @@ RECORD_SCHEMA = pa.schema([
     ("head_size", pa.int64()),  # bytes of those members that sort before tok.npy
     ("payload_bytes", pa.int64()),  # field bytes without tar headers and padding, tok.npy excluded
 ])
-TOKENS_METADATA = b"mmpipe.tokens"
+TOKENS_METADATA = b"mmpipe.tokens"  # parquet metadata key: JSON list of the partition's distinct tokens
 # Read-ahead of raw items in a partition (whichever limit comes first).
 PREFETCH_SAMPLES = 64
 PREFETCH_BYTES = 8 << 20
 # Large write buffers: a sample is a dozen writes (headers, payloads, padding); fewer, larger syscalls.
-WRITE_BUFFER = 1 << 20  # parquet metadata key: JSON list of the partition's distinct tokens
+WRITE_BUFFER = 1 << 20
 
 
 def partition_paths(cfg: BuildConfig, index: int) -> tuple[Path, Path]:
@@ -171,8 +171,10 @@ class _PartitionWriter:
             if field < fields.TOKENS:
                 head_size = size
         columns = self.columns
-        for name, value in (("key", plan.key), ("status", OK), ("reason", ""),
-                            ("stats", quality if quality.isascii() else json.dumps(stats, sort_keys=True)), ("token_ids", self._token_ids(processed.tokens)),
+        # The stats column keeps json.dumps' default ASCII escaping: the same text unless a stat is non-ASCII.
+        stats_json = quality if quality.isascii() else json.dumps(stats, sort_keys=True)
+        for name, value in (("key", plan.key), ("status", OK), ("reason", ""), ("stats", stats_json),
+                            ("token_ids", self._token_ids(processed.tokens)),
                             ("text_minhash", b"" if processed.text_minhash is None else processed.text_minhash.tobytes()),
                             ("image_phash", processed.image_phash or ""), ("content_hash", _content_hash(plan)),
                             ("offset", offset), ("size", size), ("head_size", head_size), ("payload_bytes", payload)):
