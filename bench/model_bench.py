@@ -290,7 +290,8 @@ def tuning_row(command: str, result: dict) -> dict:
 def merge_reports(paths: list[Path], out: Path, note: str | None = None) -> dict:
     """One results file from per-variant runs (e.g. clean and noisy run as two concurrent processes).
 
-    Runs on a validation fold (another held-out speaker) go into a compact ``tuning`` section; a
+    Runs on a validation fold (another held-out speaker) go into a compact ``tuning`` section, after
+    the tuning records already in ``out`` (kept; a run of the same name replaces its record); a
     throughput section already in ``out`` is kept unless one of the runs measured it again.
     """
     merged: dict = {"command": portable(" ".join([".venv/bin/python", *sys.argv])), "runs": [], "avmnist": {}}
@@ -317,6 +318,8 @@ def merge_reports(paths: list[Path], out: Path, note: str | None = None) -> dict
     previous = json.loads(out.read_text()) if out.is_file() else {}
     if "throughput" not in merged and "throughput" in previous:  # measured by an earlier full run: keep it
         merged["throughput"] = previous["throughput"]
+    if previous.get("tuning"):  # earlier choices stay on record
+        merged["tuning"] = {**previous["tuning"], **merged.get("tuning", {})}
     if note:
         merged["note"] = note
     out.parent.mkdir(parents=True, exist_ok=True)
