@@ -12,6 +12,7 @@ from mmmodel.config import EvaluateConfig, TrainConfig
 from mmmodel.evaluate import evaluate
 from mmmodel.train import class_weight_tensor, is_better, lr_factor, train, unimodal_config, validation_loss
 from tests.mmmodel.conftest import tiny_config
+from tests.mmmodel.synthetic import write_synthetic_shards
 
 
 @pytest.mark.parametrize("fusion", ["concat", "lowrank"])
@@ -29,6 +30,16 @@ def test_fused_model_learns_a_task_no_single_modality_solves(tmp_path, pair_shar
         assert (tmp_path / "model" / name).is_file()
     curves = (tmp_path / "reports" / "curves.csv").read_text().splitlines()
     assert curves[0].startswith("epoch,step,lr,train_loss,val_accuracy,val_macro_f1") and len(curves) == 11
+
+
+def test_hybrid_fusion_with_per_modality_losses_still_learns_an_interaction_only_task(tmp_path):
+    # xor: neither modality alone beats chance, so a product of per-modality experts (late) cannot
+    # learn it; hybrid's joint expert can, even with heavily weighted per-modality losses.
+    shards = write_synthetic_shards(tmp_path / "shards", {"train": 320, "val": 64, "test": 64}, per_shard=80,
+                                    task="xor")
+    cfg = tiny_config(tmp_path, shards, fusion="hybrid", unimodal_loss_weight=8.0, epochs=10,
+                      modalities=["image", "audio"], modality_dropout=0.1, early_stopping_patience=0)
+    assert train(cfg)["best_val_macro_f1"] >= 0.9
 
 
 def test_train_and_evaluate_with_modalities_missing_entirely(tmp_path, image_only_shards, pair_shards):
