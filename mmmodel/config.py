@@ -64,6 +64,8 @@ class TrainConfig(BaseModel):
     augment: bool = True
     image_shift: float = 0.1  # random translation, fraction of the image size
     image_rotate_deg: float = 10.0
+    image_erase: float = 0.0  # chance of filling one random rectangle (<= 1/4 of the image) with noise
+    image_noise: float = 0.0  # std of added Gaussian pixel noise, as a share of each image's std
     # SpecAugment: largest masked share of mel bins / frames, and circular time shift. Small: wider
     # masks and wrapped shifts cost unseen-speaker accuracy (conv1d: 0.60 at 0.15 vs 0.76 at 0.05, 3 seeds)
     spec_mask: float = 0.05

@@ -167,7 +167,8 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
                 torch.manual_seed(cfg.seed * 1_000_003 + rank * 7_919 + state["step"])
                 inputs, mask, target = to_device(batch, dims.modalities, device)
                 if cfg.augment:
-                    inputs = augment_batch(inputs, cfg.image_shift, cfg.image_rotate_deg, cfg.spec_mask, cfg.spec_warp)
+                    inputs = augment_batch(inputs, cfg.image_shift, cfg.image_rotate_deg, cfg.spec_mask, cfg.spec_warp,
+                                           cfg.image_erase, cfg.image_noise)
                 with autocast(device, cfg.amp):
                     logits, aux = ddp(inputs, mask, target)  # aux: weighted alignment + per-modality losses
                     loss = F.cross_entropy(logits.float(), target, weight=weights, label_smoothing=cfg.label_smoothing)

@@ -41,3 +41,25 @@ def test_spectrogram_warp_is_identity_at_zero_and_anchored_at_the_low_edge():
     ramp = torch.arange(12.0)[None, :, None].expand(3, 12, 40).contiguous()
     out = warp_spectrograms(ramp, 0.2)
     assert (out[:, 0] < 1.0).all() and (out.diff(dim=1) >= -1e-5).all()
+
+
+def test_image_erase_and_noise_change_pixels_only_when_enabled():
+    from mmmodel.augment import erase_images, noise_images
+
+    images = torch.rand(16, 3, 16, 16)
+    inputs = {"image": images, "audio": torch.randn(16, 8, 20)}
+    torch.manual_seed(0)
+    # Disabled (the defaults): images pass through untouched.
+    off = augment_batch(inputs, 0.0, 0.0, 0.0, 0.0, image_erase=0.0, image_noise=0.0)
+    assert torch.equal(off["image"], images)
+    for out in (erase_images(images, 1.0), noise_images(images, 0.5),
+                augment_batch(inputs, 0.0, 0.0, 0.0, 0.0, image_erase=1.0, image_noise=0.2)["image"]):
+        assert out.shape == images.shape and out.dtype == images.dtype
+        assert not torch.equal(out, images)
+    erased = erase_images(images, 1.0)
+    changed = (erased != images).any(dim=1).flatten(1).float().mean(dim=1)
+    assert (changed > 0).all() and (changed <= 0.3).all()  # one rectangle of at most ~1/4 per image
+    assert erased.min() >= images.min() and erased.max() <= images.max()  # fill stays in the value range
+    assert torch.equal(erase_images(images, 0.0), images)
+    half = erase_images(images.half(), 1.0)
+    assert half.dtype == torch.float16
