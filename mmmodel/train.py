@@ -124,6 +124,7 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
         remove_stale_temporaries(out)  # half-written files of a killed run; never read, now gone
     if cfg.resume and checkpoint_path.is_file():
         saved = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        check_resumable(saved.get("config"), cfg, checkpoint_path)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
@@ -206,6 +207,28 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
     if cfg.unimodal_baselines and rank == 0 and len(dims.modalities) > 1:
         summary["unimodal"] = train_unimodal_baselines(cfg, dims.modalities, console)
     return summary
+
+
+# Settings that only say how or where a run executes: a checkpoint may resume under other values.
+RUN_ONLY_SETTINGS = frozenset({"device", "amp", "progress", "resume", "num_workers", "checkpoint_every",
+                               "unimodal_baselines", "out", "reports"})
+
+
+def check_resumable(saved: dict | None, cfg: TrainConfig, checkpoint_path: Path) -> None:
+    """Refuse to continue a checkpoint written with other training settings.
+
+    Resuming exists to finish an interrupted run exactly; continuing someone else's run under new
+    settings (another fusion, seed, data...) would silently return a model that matches neither.
+    """
+    if saved is None:  # checkpoints from before the config was stored
+        return
+    current = cfg.model_dump()
+    changed = sorted(k for k in current.keys() & saved.keys()
+                     if k not in RUN_ONLY_SETTINGS and current[k] != saved[k])
+    if changed:
+        details = ", ".join(f"{k}: {saved[k]!r} -> {current[k]!r}" for k in changed[:6])
+        raise ValueError(f"{checkpoint_path} belongs to a run with other settings ({details}); "
+                         "train into another --out, or pass --no-resume to start this one afresh")
 
 
 def weights_digest(model: torch.nn.Module) -> str:

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from mmmodel.train import train
@@ -67,3 +68,18 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, pair_shards):
         assert abs(ref_row["val_macro_f1"] - row["val_macro_f1"]) <= 0.02
         assert abs(ref_row["train_loss"] - row["train_loss"]) <= 1e-3
     assert json.loads((Path(cfg.out) / "config.json").read_text())["best_epoch"] == reference["best_epoch"]
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path, pair_shards):
+    common = dict(epochs=1, modalities=["image", "audio"])
+    first = train(tiny_config(tmp_path, pair_shards, fusion="concat", **common))
+    checkpoint = tmp_path / "model" / "checkpoints" / "last.pt"
+    assert checkpoint.is_file()
+    with pytest.raises(ValueError, match=r"other settings \(fusion: 'concat' -> 'attention'\)"):
+        train(tiny_config(tmp_path, pair_shards, fusion="attention", **common))
+    # How or where it runs may change: the finished run is picked up, not retrained.
+    again = train(tiny_config(tmp_path, pair_shards, fusion="concat", num_workers=0, progress=False,
+                              checkpoint_every=7, **common))
+    assert again["steps"] == first["steps"] and again["weights_sha256"] == first["weights_sha256"]
+    fresh = train(tiny_config(tmp_path, pair_shards, fusion="attention", resume=False, **common))
+    assert fresh["weights_sha256"] != first["weights_sha256"]
