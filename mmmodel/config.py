@@ -58,6 +58,14 @@ class TrainConfig(BaseModel):
     # networks hard?"). Jointly trained, the fused model leans on the modality that is easiest to fit
     # and under-trains the others; the extra loss makes every encoder learn on its own. 0 = off.
     unimodal_loss_weight: float = 0.0
+    # late / hybrid: the fused loss does not reach the per-modality experts; each learns from its own
+    # cross-entropy alone, as if trained separately (needs unimodal_loss_weight > 0). When modalities
+    # are independent given the label (AV-MNIST pairs a digit's image and audio at random), the product
+    # of separately fitted posteriors is the Bayes rule; trained through the product, an expert that is
+    # near-perfect on the training data (audio, on its training speakers) leaves the others little to
+    # learn from the fused loss. hybrid's joint expert still learns from the fused loss (what the
+    # product misses). False = experts also learn from the fused loss.
+    independent_experts: bool = False
     contrastive_temperature: float = 0.1
 
     # -- augmentation (training only)
@@ -101,6 +109,9 @@ class TrainConfig(BaseModel):
             raise ValueError("modalities is empty; leave it unset to use every modality in the shards")
         if self.unimodal_loss_weight < 0 or self.contrastive_weight < 0:
             raise ValueError("unimodal_loss_weight and contrastive_weight must be >= 0")
+        if self.independent_experts and (self.fusion not in ("late", "hybrid") or self.unimodal_loss_weight <= 0):
+            raise ValueError("independent_experts needs fusion late or hybrid and unimodal_loss_weight > 0 "
+                             "(the experts' own losses are then all that trains them)")
         if not 0.0 <= self.modality_dropout < 1.0:
             raise ValueError("modality_dropout must be in [0, 1)")
         if self.batch_size < 1 or self.epochs < 1 or self.checkpoint_every < 1:

@@ -7,7 +7,8 @@ Per-modality heads (an MLP classifier on each embedding) exist for ``late`` and 
 where they are the experts whose log-probabilities are summed, and whenever ``unimodal_loss_weight``
 > 0, where their cross-entropy is an auxiliary training loss that keeps every encoder learning.
 ``hybrid`` adds one more expert, the concat model's joint head, which sees all modalities at once and
-so keeps the cross-modal interactions a product of per-modality experts cannot express.
+so keeps the cross-modal interactions a product of per-modality experts cannot express. With
+``independent_experts`` the fused loss stops at the experts: each is fitted on its own modality alone.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class MultimodalClassifier(nn.Module):
         self.joint = cfg.fusion == "hybrid"  # ... times a joint expert over the concatenated embeddings
         # With one modality the auxiliary loss would only repeat the main one.
         self.unimodal_loss_weight = cfg.unimodal_loss_weight if len(self.modalities) > 1 else 0.0
+        self.independent_experts = cfg.independent_experts and self.unimodal_loss_weight > 0
         self.contrastive_weight = cfg.contrastive_weight
         self.unimodal_heads = None
         if self.late or self.unimodal_loss_weight > 0:
@@ -82,7 +84,8 @@ class MultimodalClassifier(nn.Module):
         feats = self.embed(inputs)
         per_modality = self.unimodal_logits(feats) if self.unimodal_heads is not None else None
         if self.late:
-            logits = self.fusion(per_modality, mask)
+            # Independent experts: the product is scored, but only the experts' own losses train them.
+            logits = self.fusion(per_modality.detach() if self.independent_experts else per_modality, mask)
             if self.joint:
                 joint = self.head(self.joint_fusion(feats, mask))
                 logits = logits + F.log_softmax(joint.float(), dim=-1).to(logits.dtype)

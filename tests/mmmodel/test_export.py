@@ -16,10 +16,11 @@ from tests.mmmodel.conftest import tiny_config
 
 
 # lowrank: a product over modalities; late: per-modality heads and a masked sum of log-softmaxes;
-# hybrid: that sum plus a joint concat expert.
+# hybrid: that sum plus a joint concat expert; independent experts: the same graph with detached experts.
 @pytest.fixture(scope="module", params=[{"fusion": "lowrank"}, {"fusion": "late", "unimodal_loss_weight": 0.5},
-                                        {"fusion": "hybrid", "unimodal_loss_weight": 0.5}],
-                ids=["lowrank", "late", "hybrid"])
+                                        {"fusion": "hybrid", "unimodal_loss_weight": 0.5},
+                                        {"fusion": "hybrid", "unimodal_loss_weight": 0.5, "independent_experts": True}],
+                ids=["lowrank", "late", "hybrid", "hybrid-independent"])
 def trained(request, tmp_path_factory, pair_shards):
     root = tmp_path_factory.mktemp("export")
     cfg = tiny_config(root, pair_shards, epochs=1, **request.param)

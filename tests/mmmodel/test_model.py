@@ -114,3 +114,32 @@ def test_hybrid_fusion_is_the_late_product_times_a_joint_concat_expert():
     changed = {**inputs, "audio": torch.randn(6, 4, 6) * 50}  # absent: ignored by every expert
     assert torch.allclose(model(inputs, mask), model(changed, mask), atol=1e-5)
     assert torch.isfinite(model(inputs, torch.zeros(6, 3))).all()
+
+
+def test_independent_experts_learn_from_their_own_loss_only():
+    import pytest
+    import torch.nn.functional as F
+
+    inputs, target, mask = _inputs(), torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 3)
+    grads = {}
+    for independent in (False, True):
+        torch.manual_seed(0)
+        cfg = TrainConfig(dim=8, conv_width=4, conv_blocks=1, fusion="hybrid", unimodal_loss_weight=1.0,
+                          modality_dropout=0.0, dropout=0.0, independent_experts=independent)
+        model = MultimodalClassifier(DIMS, cfg).train()
+        logits, _ = model(inputs, mask, target)
+        F.cross_entropy(logits, target).backward()  # the fused loss alone
+        grads[independent] = {
+            "experts": any(p.grad is not None and p.grad.any() for p in model.unimodal_heads.parameters()),
+            "image_encoder": any(p.grad is not None and p.grad.any() for p in model.encoders["image"].parameters()),
+            "joint": any(p.grad is not None and p.grad.any() for p in model.head.parameters()),
+            "logits": logits.detach()}
+    # Same weights, same answer; only where the fused loss's gradient goes differs.
+    assert torch.allclose(grads[False]["logits"], grads[True]["logits"], atol=1e-6)
+    assert grads[False]["experts"] and not grads[True]["experts"]
+    # The joint expert still learns from the fused loss, and through it the encoders.
+    assert grads[True]["joint"] and grads[True]["image_encoder"]
+    with pytest.raises(ValueError, match="independent_experts"):
+        TrainConfig(fusion="late", independent_experts=True)  # nothing would train the experts
+    with pytest.raises(ValueError, match="independent_experts"):
+        TrainConfig(fusion="concat", unimodal_loss_weight=1.0, independent_experts=True)

@@ -40,6 +40,9 @@ def test_hybrid_fusion_with_per_modality_losses_still_learns_an_interaction_only
     cfg = tiny_config(tmp_path, shards, fusion="hybrid", unimodal_loss_weight=8.0, epochs=10,
                       modalities=["image", "audio"], modality_dropout=0.1, early_stopping_patience=0)
     assert train(cfg)["best_val_macro_f1"] >= 0.9
+    # With independent experts the joint expert alone learns from the fused loss: still enough.
+    independent = cfg.model_copy(update={"out": str(tmp_path / "independent"), "independent_experts": True})
+    assert train(independent)["best_val_macro_f1"] >= 0.9
 
 
 def test_train_and_evaluate_with_modalities_missing_entirely(tmp_path, image_only_shards, pair_shards):
@@ -99,7 +102,8 @@ def test_class_weights_balance_rare_classes():
 
 
 def test_unimodal_baseline_is_the_same_model_whatever_the_fusion(tmp_path):
-    tuned = TrainConfig(fusion="late", unimodal_loss_weight=1.0, modality_dropout=0.5, contrastive_weight=0.3)
+    tuned = TrainConfig(fusion="late", unimodal_loss_weight=1.0, modality_dropout=0.5, contrastive_weight=0.3,
+                        independent_experts=True)
     baseline = unimodal_config(tuned, "audio", tmp_path / "m", tmp_path / "r")
     assert baseline == unimodal_config(TrainConfig(), "audio", tmp_path / "m", tmp_path / "r")
     assert baseline.modalities == ["audio"] and baseline.fusion == "concat" and not baseline.unimodal_baselines
