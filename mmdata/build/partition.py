@@ -75,7 +75,8 @@ def process_partition(cfg: BuildConfig, partition: Partition) -> dict:
     if records_path.is_file():
         statuses = pq.read_table(records_path, columns=["status"]).column("status").to_pylist()
         return _summary(partition.index, statuses, resumed=True)
-    writer = _PartitionWriter(RawStore(objects_dir(cfg.raw)), Standardizer(cfg.text, cfg.image, cfg.audio))
+    standardizer = Standardizer(cfg.text, cfg.image, cfg.audio, signatures=cfg.dedup.near)
+    writer = _PartitionWriter(RawStore(objects_dir(cfg.raw)), standardizer)
     # Work files skip the fsync where a crash that loses them is sure to discard them (see Partition.boot_id).
     durable = not partition.boot_id or partition.boot_id != boot_id()
     with atomic_path(blob_path, durable) as tmp_blob, open(tmp_blob, "wb", buffering=WRITE_BUFFER) as blob:

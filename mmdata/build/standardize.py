@@ -52,8 +52,11 @@ class Standardizer:
     """Per-modality settings (plus vocabulary and labels when known) applied to raw inputs."""
 
     def __init__(self, text: TextConfig, image: ImageConfig, audio: AudioConfig,
-                 vocab: list[str] | None = None, labels: list[str] | None = None):
+                 vocab: list[str] | None = None, labels: list[str] | None = None, signatures: bool = False):
         self.text, self.image, self.audio = text, image, audio
+        # Near-duplicate signatures (text MinHash, image pHash) cost real time and serve only the build's
+        # near-duplicate search: computed only when asked for.
+        self.signatures = signatures
         self.vocab = vocab
         self.labels = labels
         self._index = {token: i for i, token in enumerate(vocab)} if vocab else None
@@ -89,7 +92,7 @@ class Standardizer:
         out = Processed(fields={}, tokens=None, stats={})
         try:
             if fields.IMAGE in raw:
-                image = process_image(raw[fields.IMAGE], self.image)
+                image = process_image(raw[fields.IMAGE], self.image, self.signatures)
                 out.fields[image.ext] = image.encoded
                 out.stats[fields.IMAGE] = image.stats
                 out.image_phash = image.phash
@@ -101,7 +104,7 @@ class Standardizer:
                     out.fields[fields.MFCC] = audio.mfcc_npy
                 out.stats[fields.AUDIO] = audio.stats
             if fields.TEXT in raw:
-                text = process_text(raw[fields.TEXT], self.text)
+                text = process_text(raw[fields.TEXT], self.text, self.signatures)
                 out.fields[fields.TEXT_EXT] = text.text.encode("utf-8")
                 out.tokens = text.tokens
                 out.stats[fields.TEXT] = text.stats

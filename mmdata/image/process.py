@@ -26,7 +26,7 @@ class CleanImage:
     encoded: bytes
     ext: str
     stats: dict
-    phash: str
+    phash: str | None  # None when not asked for (no near-duplicate search)
 
 
 def _check(verdict) -> None:
@@ -34,8 +34,11 @@ def _check(verdict) -> None:
         raise ImageDropped(verdict[1])
 
 
-def process_image(data: bytes, cfg: ImageConfig) -> CleanImage:
-    """Header check -> decode -> filters -> (denoise) -> resize -> encode; raise ``ImageDropped(reason)``."""
+def process_image(data: bytes, cfg: ImageConfig, signature: bool = True) -> CleanImage:
+    """Header check -> decode -> filters -> (denoise) -> resize -> encode; raise ``ImageDropped(reason)``.
+
+    ``signature=False`` skips the perceptual hash, for callers that do no near-duplicate search.
+    """
     if len(data) > cfg.max_bytes:
         raise ImageDropped("image_too_large")
     width, height, fmt, mode = probe_header(data)
@@ -53,4 +56,5 @@ def process_image(data: bytes, cfg: ImageConfig) -> CleanImage:
     _check(BlurFilter(cfg.min_blur_var).filter(variance))
     stats = {"width": width, "height": height, "format": fmt, "mode": mode,
              "blur_var": round(variance, 3)}
-    return CleanImage(encode_image(out, cfg.format, cfg.quality), cfg.format, stats, perceptual_hash(out))
+    return CleanImage(encode_image(out, cfg.format, cfg.quality), cfg.format, stats,
+                      perceptual_hash(out) if signature else None)

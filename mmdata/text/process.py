@@ -23,7 +23,7 @@ class CleanText:
     text: str
     tokens: list[str]
     stats: dict
-    minhash: np.ndarray
+    minhash: np.ndarray | None  # None when not asked for (no near-duplicate search)
 
 
 @functools.lru_cache(maxsize=8)
@@ -31,8 +31,12 @@ def _patterns(patterns: tuple[str, ...]):
     return compile_patterns(patterns)
 
 
-def process_text(data: bytes, cfg: TextConfig) -> CleanText:
-    """Run the whole text path; raise ``TextDropped(reason)`` when a filter rejects it."""
+def process_text(data: bytes, cfg: TextConfig, signature: bool = True) -> CleanText:
+    """Run the whole text path; raise ``TextDropped(reason)`` when a filter rejects it.
+
+    ``signature=False`` skips the MinHash (a quarter of the cost of a typical document), for callers
+    that do no near-duplicate search.
+    """
     if len(data) > cfg.max_bytes:
         raise TextDropped("text_too_large")
     was_html = cfg.extract_html and looks_like_html(data)
@@ -50,4 +54,4 @@ def process_text(data: bytes, cfg: TextConfig) -> CleanText:
     words = lower.split()
     tokens = tokenize(lower if cfg.lowercase else text, False, cfg.remove_stopwords, cfg.stemmer, cfg.max_tokens)
     stats = {"chars": len(text), "words": len(words), "tokens": len(tokens), "from_html": was_html}
-    return CleanText(text=text, tokens=tokens, stats=stats, minhash=words_minhash(words))
+    return CleanText(text=text, tokens=tokens, stats=stats, minhash=words_minhash(words) if signature else None)

@@ -8,6 +8,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -278,3 +279,49 @@ def test_awkward_keys_and_empty_payloads(tmp_path):
         shard_key = samples[key]["__key__"]
         assert shard_key != key and "." not in shard_key and "/" not in shard_key and shard_key.isascii()
     assert samples["ünïcode"]["txt"].decode() == "café crème"
+
+
+def test_without_near_dedup_no_signatures_are_computed_and_shards_are_the_same(raw, built, tmp_path, monkeypatch):
+    """near: false skips MinHash and pHash (they only serve that search); nothing else in the output changes."""
+    import mmdata.image.process as image_process
+    import mmdata.text.process as text_process
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a near-duplicate signature was computed with dedup.near off")
+
+    monkeypatch.setattr(text_process, "words_minhash", refuse)
+    monkeypatch.setattr(image_process, "perceptual_hash", refuse)
+    out, reference_stats = built
+    plain = tmp_path / "plain"
+    stats = run_build(BuildConfig(raw=str(raw), out=str(plain), partitions=3, shards={"maxcount": 3},
+                                  dedup={"exact": True, "near": False}))
+    assert stats["samples"] == reference_stats["samples"]  # no sample failed on a missing signature
+    assert _shard_bytes(plain) == _shard_bytes(out)  # the fixture corpus has no near-duplicates to drop
+
+
+def test_near_duplicates_are_dropped_with_the_kept_key_and_kept_when_near_is_off(tmp_path):
+    """Text (MinHash) and image (pHash) near-duplicates across partitions: the earliest key wins."""
+    prose = ("the committee met on tuesday to discuss the new library building plans and the budget for "
+             "books furniture and staff training over the coming three years of the project")
+    image = cv2.imdecode(np.frombuffer(png_bytes(5, size=64), np.uint8), cv2.IMREAD_COLOR)
+    brighter = cv2.imencode(".png", cv2.convertScaleAbs(image, alpha=1.0, beta=3))[1].tobytes()
+    rows = [
+        {"key": "t_a", "modality": "text", "uri": "file:t_a.txt", "data": prose.encode(), "label": "0"},
+        {"key": "t_b", "modality": "text", "uri": "file:t_b.txt", "data": (prose + " ahead").encode(), "label": "0"},
+        {"key": "t_c", "modality": "text", "uri": "file:t_c.txt", "label": "0",
+         "data": b"an entirely different note about river fish weather and the harvest festival in the old town square"},
+        {"key": "i_a", "modality": "image", "uri": "file:i_a.png", "data": png_bytes(5, size=64), "label": "1"},
+        {"key": "i_b", "modality": "image", "uri": "file:i_b.png", "data": brighter, "label": "1"},
+        {"key": "i_c", "modality": "image", "uri": "file:i_c.png", "data": png_bytes(6, size=64), "label": "1"},
+    ]
+    raw = make_raw_corpus(tmp_path / "raw", per_class=0, extra_rows=[dict(r) for r in rows])
+    for near in (True, False):
+        out = tmp_path / f"near_{near}"
+        run_build(BuildConfig(raw=str(raw), out=str(out), partitions=3, dedup={"exact": True, "near": near},
+                              image={"size": 32, "min_side": 16, "min_blur_var": 0.0}))
+        reasons = pd.read_parquet(out / "manifest.parquet").set_index("key")["reason"].to_dict()
+        if near:
+            assert reasons == {"t_a": "", "t_b": "near_duplicate_of:t_a", "t_c": "",
+                               "i_a": "", "i_b": "near_duplicate_of:i_a", "i_c": ""}
+        else:
+            assert set(reasons.values()) == {""}

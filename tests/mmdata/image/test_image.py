@@ -189,3 +189,10 @@ def test_reduced_decode_keeps_exif_orientation():
     data = pil_bytes(Image.fromarray(pixels), "JPEG", exif=exif, quality=95)
     img = decode_image(data, has_alpha=False, reduction=4)
     assert img.shape[:2] == (50, 100) and img[:, 75:].mean() > 200 and img[:, :25].mean() < 60
+
+
+def test_perceptual_hash_is_computed_only_when_asked():
+    data = encode(textured(50, 70))
+    with_hash, without = process_image(data, ImageConfig()), process_image(data, ImageConfig(), signature=False)
+    assert len(with_hash.phash) == 16 and int(with_hash.phash, 16) >= 0  # 64-bit pHash, hex
+    assert without.phash is None and without.encoded == with_hash.encoded and without.stats == with_hash.stats

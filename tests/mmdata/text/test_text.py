@@ -116,3 +116,11 @@ def test_minhash_similar_texts_are_close():
     sim = np.mean(text_minhash(base) == text_minhash(near))
     far = np.mean(text_minhash(base) == text_minhash(other))
     assert sim > 0.7 and far < 0.2
+
+
+def test_signature_is_computed_only_when_asked():
+    data = b"The quick brown fox jumps over the lazy dog near the river bank today."
+    with_signature, without = process_text(data, TextConfig()), process_text(data, TextConfig(), signature=False)
+    assert with_signature.minhash.tolist() == text_minhash(with_signature.text).tolist()
+    assert without.minhash is None
+    assert (without.text, without.tokens, without.stats) == (with_signature.text, with_signature.tokens, with_signature.stats)
