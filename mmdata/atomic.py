@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +37,37 @@ def atomic_path(target: str | os.PathLike, durable: bool = True) -> Iterator[Pat
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+_SYNC_FILE_RANGE_WRITE = 2  # linux/fs.h: start writeback of dirty pages in the range, do not wait
+
+
+@functools.cache
+def _sync_file_range():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing ``length`` bytes at ``offset`` of ``fd`` to disk, without waiting.
+
+    A large file otherwise reaches the disk only when its final fsync asks for all of it at once: the
+    disk then idles while the file is produced and the writer idles during the fsync. Started early
+    (as PostgreSQL's ``backend_flush_after`` and RocksDB's ``bytes_per_sync`` do), most of the writing
+    overlaps the work and the fsync waits only for the tail. Pages stay cached (unlike
+    ``POSIX_FADV_DONTNEED``). Linux ``sync_file_range``; elsewhere, or if it fails, nothing happens:
+    durability still comes from the fsync.
+    """
+    function = _sync_file_range()
+    if function is not None and length > 0:
+        function(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
 
 def write_bytes_atomic(target: str | os.PathLike, data: bytes, durable: bool = True) -> None:

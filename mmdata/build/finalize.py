@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from mmdata import fields
 from mmdata.annotate.split import stable_hash
-from mmdata.atomic import atomic_path, write_text_atomic
+from mmdata.atomic import atomic_path, start_writeback, write_text_atomic
 from mmdata.audio.kernels import npy_bytes
 from mmdata.build.config import BuildConfig
 from mmdata.build.dedup import Deduplicator
@@ -31,6 +31,7 @@ from mmdata.text.tokens import build_vocab
 
 STATS_FILE = "stats.json"
 SHARD_PATTERN = "shard-{:06d}"
+WRITEBACK_CHUNK = 8 << 20  # shard bytes handed to the disk as they are written, not all at the final fsync
 
 
 def _read_plan(work: Path) -> dict[str, list]:
@@ -165,6 +166,8 @@ class ShardSink:
         self.shard_of: dict[str, str] = {}
         self._stack: contextlib.ExitStack | None = None
         self._tar = None
+        self._handle: BinaryIO | None = None
+        self._written_back = 0  # shard bytes whose writeback has been started
         self._rows: list[dict] = []
         self._bytes = 0
 
@@ -195,12 +198,17 @@ class ShardSink:
         add_members(self._tar, chunks)
         self._rows.append(sidecar)
         self._bytes += size
+        if self._tar.offset - self._written_back >= WRITEBACK_CHUNK:
+            self._handle.flush()
+            start_writeback(self._handle.fileno(), self._written_back, self._tar.offset - self._written_back)
+            self._written_back = self._tar.offset
 
     def _open_shard(self) -> None:
         self._stack = contextlib.ExitStack()
         tmp = self._stack.enter_context(atomic_path(self.directory / f"{SHARD_PATTERN.format(self.index)}.tar"))
         handle = self._stack.enter_context(open(tmp, "wb", buffering=WRITE_BUFFER))  # noqa: SIM115 -- closed by the stack, after the tar
         self._tar = self._stack.enter_context(open_tar_for_writing(handle))
+        self._handle, self._written_back = handle, 0
 
     def _close_shard(self) -> None:
         name = SHARD_PATTERN.format(self.index)
@@ -211,7 +219,7 @@ class ShardSink:
         for row in self._rows:
             self.shard_of[row["key"]] = f"{self.directory.name}/{name}.tar"
         self.written |= {self.directory / f"{name}.tar", sidecar_path}
-        self._stack, self._tar, self._rows, self._bytes = None, None, [], 0
+        self._stack, self._tar, self._handle, self._rows, self._bytes = None, None, None, [], 0
         self.index += 1
 
 
