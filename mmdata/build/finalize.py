@@ -27,7 +27,7 @@ from mmdata.build.plan import PLAN_FILE, effective_config, work_dir
 from mmdata.build.standardize import LABELS_FILE, PREPROCESS_FILE, VOCAB_FILE, Standardizer
 from mmdata.manifest import DROPPED, MANIFEST_NAME, OK, write_manifest
 from mmdata.shards.tario import add_members, member_header, member_padding, open_tar_for_writing
-from mmdata.text.tokens import build_vocab
+from mmdata.text.tokens import vocab_from_counts
 
 STATS_FILE = "stats.json"
 SHARD_PATTERN = "shard-{:06d}"
@@ -53,6 +53,22 @@ def _load_records(cfg: BuildConfig) -> tuple[list[dict], list[list[str]]]:
         names = [*columns, "partition"]
         records.extend(dict(zip(names, (*row, index), strict=True)) for row in zip(*columns.values(), strict=True))
     return sorted(records, key=lambda r: r["key"]), partition_tokens
+
+
+def _train_token_counts(kept: list[dict], partition_tokens: list[list[str]]) -> Counter[str]:
+    """How often each token occurs in the kept train samples: their partition-local ids counted with
+    numpy, then named once per distinct token (not once per occurrence)."""
+    ids_by_partition: dict[int, list[bytes]] = defaultdict(list)
+    for record in kept:
+        if record["split"] == "train" and record["token_ids"]:
+            ids_by_partition[record["partition"]].append(record["token_ids"])
+    counts: Counter[str] = Counter()
+    for partition, chunks in sorted(ids_by_partition.items()):
+        tokens = partition_tokens[partition]
+        per_id = np.bincount(np.frombuffer(b"".join(chunks), np.int32), minlength=len(tokens))
+        for token_id in np.flatnonzero(per_id).tolist():
+            counts[tokens[token_id]] += int(per_id[token_id])
+    return counts
 
 
 def _modalities(record: dict) -> set[str]:
@@ -82,10 +98,8 @@ def finalize_build(cfg: BuildConfig, results: list[dict] | None = None) -> dict:
     if cfg.reuse_from:
         vocab = json.loads((Path(cfg.reuse_from) / VOCAB_FILE).read_text())
     else:
-        token_arrays = [np.array(tokens, dtype=object) for tokens in partition_tokens]
-        train_tokens = (token_arrays[r["partition"]][np.frombuffer(r["token_ids"], np.int32)].tolist()
-                        for r in kept if r["split"] == "train" and r["token_ids"] is not None)
-        vocab = build_vocab(train_tokens, cfg.text.vocab_min_freq, cfg.text.vocab_max_size)
+        vocab = vocab_from_counts(_train_token_counts(kept, partition_tokens), cfg.text.vocab_min_freq,
+                                  cfg.text.vocab_max_size)
     standardizer = Standardizer(cfg.text, cfg.image, cfg.audio, vocab=vocab, labels=label_names)
     # Each partition's tokens mapped once to vocabulary ids; a sample's ids are then one array lookup.
     vocab_ids = [standardizer.token_array(tokens) for tokens in partition_tokens]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 
 import numpy as np
@@ -115,6 +115,11 @@ def build_vocab(token_lists: Iterable[Iterable[str]], min_freq: int = 1, max_siz
     counts: Counter[str] = Counter()
     for tokens in token_lists:
         counts.update(tokens)
+    return vocab_from_counts(counts, min_freq, max_size)
+
+
+def vocab_from_counts(counts: Mapping[str, int], min_freq: int = 1, max_size: int = 50_000) -> list[str]:
+    """``build_vocab`` from already counted tokens."""
     ranked = sorted((t for t, c in counts.items() if c >= min_freq and t not in (PAD, UNK)), key=lambda t: (-counts[t], t))
     return [PAD, UNK, *ranked[: max(0, max_size - 2)]]
 

@@ -22,6 +22,7 @@ from mmdata.build.run import process_partition, run_build
 from mmdata.build.standardize import Standardizer
 from mmdata.manifest import objects_dir
 from mmdata.store import RawStore
+from mmdata.text.tokens import build_vocab
 from tests.mmdata.build.corpus import make_raw_corpus, png_bytes
 
 EXTRA = [
@@ -113,6 +114,14 @@ def test_vocabulary_comes_from_train_split_only(built):
     numbers = {s["txt"].decode().split()[-1].rstrip(".") for s in held_out if "txt" in s}
     assert numbers and not (numbers & vocab)  # "sample <n>." numbers of val/test never enter the vocabulary
     assert {n.rstrip(".") for n in train_text.split() if n.rstrip(".").isdigit()} <= vocab
+
+
+def test_vocabulary_is_the_train_tokens_ranked_by_count_then_name(built):
+    out, _ = built
+    std = Standardizer.from_dir(out)
+    train = wds.WebDataset(sorted(str(p) for p in (out / "train").glob("*.tar")), shardshuffle=False)
+    tokens = [std.process({"text": s["txt"]}).tokens for s in train if "txt" in s]
+    assert json.loads((out / "vocab.json").read_text()) == build_vocab(tokens, std.text.vocab_min_freq, std.text.vocab_max_size)
 
 
 def test_groups_never_span_splits(built):
