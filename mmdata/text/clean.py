@@ -6,7 +6,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-import ftfy
+from mmdata.text import repair
 
 _HTML_HINT = re.compile(rb"<\s*(!doctype\s+html|html|head|body|p|div|article|script|br|title)\b", re.IGNORECASE)
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -161,7 +161,7 @@ def remove_boilerplate(text: str, patterns: Iterable[re.Pattern[str]]) -> str:
     )
 
 
-_FTFY_SEGMENT_CHARS = ftfy.TextFixerConfig().max_decode_length  # ftfy fixes longer lines in pieces
+_FTFY_SEGMENT_CHARS = repair.SEGMENT_CHARS
 
 
 def _needs_ftfy(text: str) -> bool:
@@ -172,7 +172,7 @@ def _needs_ftfy(text: str) -> bool:
 def _clean_once(text: str, patterns: list[re.Pattern[str]]) -> tuple[str, str]:
     """One cleaning round: (ftfy's output, the round's output)."""
     if _needs_ftfy(text):
-        text = ftfy.fix_text(text, normalization="NFC")
+        text = repair.fix_text(text)  # ftfy's output, known without ftfy for most non-ASCII prose
     repaired = text
     text = normalize_whitespace(remove_control_chars(text))
     without_boilerplate = remove_boilerplate(text, patterns)
@@ -188,15 +188,18 @@ def _is_fixed_point(text: str, repaired: str, cleaned: str) -> bool:
     The steps after ftfy give the same text when run on their own output (no control chars, whitespace
     normalized, surviving lines were already checked against the patterns), so only ftfy can change it:
     - plain text skips ftfy;
-    - otherwise, when those steps changed nothing, ``cleaned`` is ftfy's output, which ftfy keeps: it fixes
-      each segment (line) until a pass changes nothing. One line within ftfy's segment length before and
+    - when those steps changed nothing, ``cleaned`` is ftfy's output, which ftfy keeps: it fixes each
+      segment (line) until a pass changes nothing. One line within ftfy's segment length before and
       after, and no ``&`` (HTML unescaping is the only step whose setting depends on the text), make the
-      next call see the same single segment.
+      next call see the same single segment;
+    - otherwise ``repair`` may prove that ftfy returns ``cleaned`` unchanged (multi-line prose).
     """
     if not _needs_ftfy(cleaned):
         return True
-    return (cleaned == repaired and "\n" not in text and "\n" not in cleaned and "&" not in cleaned
-            and len(text) <= _FTFY_SEGMENT_CHARS and len(cleaned) <= _FTFY_SEGMENT_CHARS)
+    if (cleaned == repaired and "\n" not in text and "\n" not in cleaned and "&" not in cleaned
+            and len(text) <= _FTFY_SEGMENT_CHARS and len(cleaned) <= _FTFY_SEGMENT_CHARS):
+        return True
+    return repair.fix_text_without_ftfy(cleaned) == cleaned
 
 
 def clean_text(text: str, boilerplate: Iterable[re.Pattern[str]] = ()) -> str:
