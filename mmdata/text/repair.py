@@ -29,22 +29,24 @@ from ftfy.badness import BADNESS_RE
 
 SEGMENT_CHARS = ftfy.TextFixerConfig().max_decode_length  # ftfy fixes longer lines in pieces
 
-# ftfy's char-level fixers, in the order ftfy runs them after fix_encoding (ftfy.fix_and_explain).
-_CHAR_FIXERS = [ftfy.FIXERS[name] for name in (
-    "fix_c1_controls", "fix_latin_ligatures", "fix_character_width", "uncurl_quotes", "fix_line_breaks",
-    "fix_surrogates", "remove_terminal_escapes", "remove_control_chars")]
 
-
-def _char_class(codepoints: set[int]) -> str:
+def _char_class(codepoints: set[int] | dict[int, object]) -> str:
     return "[" + "".join(f"\\U{cp:08x}" for cp in sorted(codepoints)) + "]"
 
 
-# Every char some char-level fixer may change: a text without any is left alone by all of them.
-_TABLE_CHARS = set(chardata.LIGATURES) | set(chardata.WIDTH_MAP) | set(chardata.CONTROL_CHARS)
-_TOUCHED_RE = re.compile("|".join([
-    chardata.C1_CONTROL_RE.pattern, chardata.SINGLE_QUOTE_RE.pattern, chardata.DOUBLE_QUOTE_RE.pattern,
-    fixes.SURROGATE_RE.pattern, _char_class(_TABLE_CHARS | {ord(c) for c in "\r\u2028\u2029\x85\x1b"}),
-]))
+# ftfy's char-level fixers, in the order ftfy runs them after fix_encoding (ftfy.fix_and_explain), each
+# with the chars it may change: a text without any of them is left alone by that fixer.
+_CHAR_FIXERS = [(ftfy.FIXERS[name], re.compile(chars)) for name, chars in (
+    ("fix_c1_controls", chardata.C1_CONTROL_RE.pattern),
+    ("fix_latin_ligatures", _char_class(chardata.LIGATURES)),
+    ("fix_character_width", _char_class(chardata.WIDTH_MAP)),
+    ("uncurl_quotes", chardata.SINGLE_QUOTE_RE.pattern + "|" + chardata.DOUBLE_QUOTE_RE.pattern),
+    ("fix_line_breaks", "[\r\u2028\u2029\x85]"),
+    ("fix_surrogates", fixes.SURROGATE_RE.pattern),
+    ("remove_terminal_escapes", "\x1b"),
+    ("remove_control_chars", _char_class(chardata.CONTROL_CHARS)),
+)]
+_TOUCHED_RE = re.compile("|".join(touched.pattern for _, touched in _CHAR_FIXERS))
 
 
 def _in_set(item: tuple) -> set[int] | None:
@@ -170,8 +172,9 @@ def fix_text_without_ftfy(text: str) -> str | None:
     # not act across "\n", so running them on the whole text is running them per segment, as long as no
     # new "\n" appears (none of them removes one).
     fixed = text
-    for fixer in _CHAR_FIXERS:
-        fixed = fixer(fixed)
+    for fixer, touched in _CHAR_FIXERS:
+        if touched.search(fixed):  # the translate tables cost ~100 ns/char: only where they do something
+            fixed = fixer(fixed)
     fixed = unicodedata.normalize("NFC", fixed)
     if fixed == text:
         return text
