@@ -58,3 +58,14 @@ def test_text_minhash_equals_datasketch_over_the_texts_shingles():
         expected = _datasketch_minhash(_shingles_by_definition(text.lower().split(), 5), 64)
         assert text_minhash(text).tolist() == expected.tolist()
         assert shingle_hashes(text).dtype == np.uint32
+
+
+def test_minhash_of_hashes_equals_datasketch_across_padding_and_row_lengths():
+    # Item counts around the padding multiple (64) and the row length (256), up to many rows.
+    rng = np.random.default_rng(3)
+    for count in [1, 2, 63, 64, 65, 127, 255, 256, 257, 511, 512, 513, 700, 2049]:
+        hashes = rng.integers(0, 2**32, count, dtype=np.uint64).astype(np.uint32)
+        assert minhash_of_hashes(hashes).tolist() == _datasketch_minhash(hashes.tolist(), 64).tolist(), count
+        # Two distinct items, one only at the end: padding or a later row must not lose it.
+        hashes[:-1] = hashes[-1] ^ 0x5BD1E995
+        assert minhash_of_hashes(hashes).tolist() == _datasketch_minhash(hashes.tolist(), 64).tolist(), count
