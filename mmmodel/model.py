@@ -56,6 +56,12 @@ class MultimodalClassifier(nn.Module):
                                                                                           dims.n_classes, cfg.dropout)
         self.modality_dropout = cfg.modality_dropout
 
+    def expert_branches(self) -> list[list[nn.Parameter]]:
+        """Parameters per expert: each modality's encoder with its head, then the rest (fusion, joint head)."""
+        branches = [[*self.encoders[m].parameters(), *self.unimodal_heads[m].parameters()] for m in self.modalities]
+        taken = {id(p) for branch in branches for p in branch}
+        return [*branches, [p for p in self.parameters() if id(p) not in taken]]
+
     def drop_modalities(self, mask: torch.Tensor) -> torch.Tensor:
         """Hide each present modality with probability p, keeping at least one per sample."""
         if not self.training or self.modality_dropout <= 0 or mask.shape[1] < 2:

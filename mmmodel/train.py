@@ -79,6 +79,17 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
 
 
+def clip_gradients(model: MultimodalClassifier, max_norm: float) -> None:
+    """Clip the global gradient norm; with independent experts, each expert's norm on its own.
+
+    A global norm couples the experts: one expert's large gradient would shrink every other's step,
+    so none would train as it would alone.
+    """
+    groups = model.expert_branches() if model.independent_experts else [list(model.parameters())]
+    for params in groups:
+        torch.nn.utils.clip_grad_norm_(params, max_norm)
+
+
 def class_weight_tensor(counts: Counter, n_classes: int) -> torch.Tensor:
     """Inverse-frequency weights (0 for unseen classes); the average weight per training sample is 1."""
     seen = np.array([counts.get(c, 0) for c in range(n_classes)], dtype=np.float64)
@@ -177,7 +188,7 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    clip_gradients(model, cfg.grad_clip)
                 optimizer.step()
                 scheduler.step()
                 state["step"] += 1

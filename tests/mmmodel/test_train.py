@@ -7,10 +7,21 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 
-from mmmodel.config import EvaluateConfig, TrainConfig
+from mmmodel.config import EvaluateConfig, ModelDims, TrainConfig
 from mmmodel.evaluate import evaluate
-from mmmodel.train import class_weight_tensor, is_better, lr_factor, train, unimodal_config, validation_loss
+from mmmodel.model import MultimodalClassifier
+from mmmodel.train import (
+    class_weight_tensor,
+    clip_gradients,
+    is_better,
+    lr_factor,
+    train,
+    unimodal_config,
+    validation_loss,
+)
 from tests.mmmodel.conftest import tiny_config
 from tests.mmmodel.synthetic import write_synthetic_shards
 
@@ -107,3 +118,28 @@ def test_unimodal_baseline_is_the_same_model_whatever_the_fusion(tmp_path):
     baseline = unimodal_config(tuned, "audio", tmp_path / "m", tmp_path / "r")
     assert baseline == unimodal_config(TrainConfig(), "audio", tmp_path / "m", tmp_path / "r")
     assert baseline.modalities == ["audio"] and baseline.fusion == "concat" and not baseline.unimodal_baselines
+
+
+def test_independent_experts_clip_each_expert_on_its_own():
+    dims = ModelDims(modalities=["image", "audio"], n_classes=3, image_shape=[1, 8, 8], mel_shape=[4, 6])
+    torch.manual_seed(0)
+    inputs = {"image": torch.rand(6, 1, 8, 8), "audio": torch.randn(6, 4, 6)}
+    target = torch.tensor([0, 1, 2, 0, 1, 2])
+
+    def clipped_audio_grads(independent: bool, image_scale: float) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        cfg = TrainConfig(dim=8, conv_width=4, conv_blocks=1, fusion="late", unimodal_loss_weight=1.0,
+                          dropout=0.0, independent_experts=independent)
+        model = MultimodalClassifier(dims, cfg).train()
+        per_modality = model.unimodal_logits(model.embed(inputs))
+        image_loss, audio_loss = (F.cross_entropy(per_modality[:, i], target) for i in range(2))
+        (image_scale * image_loss + audio_loss).backward()
+        clip_gradients(model, 1e-3)  # small enough to clip every branch
+        return [p.grad.clone() for p in model.expert_branches()[1]]
+
+    for independent in (False, True):
+        plain, loud_image = clipped_audio_grads(independent, 1.0), clipped_audio_grads(independent, 1000.0)
+        same = all(torch.allclose(a, b, rtol=1e-5, atol=1e-12) for a, b in zip(plain, loud_image, strict=True))
+        # A global norm lets the image expert's gradient shrink the audio expert's step.
+        assert same == independent
+        assert torch.linalg.vector_norm(torch.stack([g.norm() for g in loud_image])) <= 1e-3 * (1 + 1e-5)
