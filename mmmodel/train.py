@@ -83,11 +83,18 @@ def clip_gradients(model: MultimodalClassifier, max_norm: float) -> None:
     """Clip the global gradient norm; with independent experts, each expert's norm on its own.
 
     A global norm couples the experts: one expert's large gradient would shrink every other's step,
-    so none would train as it would alone.
+    so none would train as it would alone. An expert's loss is scaled by ``unimodal_loss_weight``;
+    AdamW ignores a constant loss scale but clipping does not (at weight 8 nearly every step would
+    be clipped, i.e. normalised), so the expert's bound scales with the weight: its step is the one
+    a separately trained unimodal model (weight 1, ``max_norm``) would take.
     """
-    groups = model.expert_branches() if model.independent_experts else [list(model.parameters())]
-    for params in groups:
-        torch.nn.utils.clip_grad_norm_(params, max_norm)
+    if not model.independent_experts:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        return
+    *experts, rest = model.expert_branches()
+    for params in experts:
+        torch.nn.utils.clip_grad_norm_(params, max_norm * model.unimodal_loss_weight)
+    torch.nn.utils.clip_grad_norm_(rest, max_norm)
 
 
 def class_weight_tensor(counts: Counter, n_classes: int) -> torch.Tensor:

@@ -18,6 +18,7 @@ from mmmodel.train import (
     clip_gradients,
     is_better,
     lr_factor,
+    make_optimizer,
     train,
     unimodal_config,
     validation_loss,
@@ -143,3 +144,36 @@ def test_independent_experts_clip_each_expert_on_its_own():
         # A global norm lets the image expert's gradient shrink the audio expert's step.
         assert same == independent
         assert torch.linalg.vector_norm(torch.stack([g.norm() for g in loud_image])) <= 1e-3 * (1 + 1e-5)
+
+
+def test_independent_expert_steps_do_not_depend_on_the_loss_weight():
+    # AdamW ignores a constant loss scale; the clip bound must scale with the weight too, or at weight 8
+    # clipping normalises steps that a separately trained expert (weight 1) would take unclipped.
+    dims = ModelDims(modalities=["image", "audio"], n_classes=3, image_shape=[1, 8, 8], mel_shape=[4, 6])
+    generator = torch.Generator().manual_seed(0)
+    batches = [({"image": torch.rand(6, 1, 8, 8, generator=generator),
+                 "audio": 3 * scale * torch.randn(6, 4, 6, generator=generator)}, torch.tensor([0, 1, 2, 0, 1, 2]))
+               for scale in (1.0, 4.0)]
+    mask = torch.ones(6, 2)
+
+    def expert_logits_after_two_steps(weight: float, grad_clip: float) -> torch.Tensor:
+        torch.manual_seed(0)
+        cfg = TrainConfig(dim=8, conv_width=4, conv_blocks=1, fusion="late", unimodal_loss_weight=weight,
+                          dropout=0.0, modality_dropout=0.0, independent_experts=True, lr=1e-2, grad_clip=grad_clip)
+        model = MultimodalClassifier(dims, cfg).train()
+        optimizer = make_optimizer(model, cfg)
+        for inputs, target in batches:
+            logits, aux = model(inputs, mask, target)
+            optimizer.zero_grad()
+            (F.cross_entropy(logits, target) + aux).backward()
+            clip_gradients(model, cfg.grad_clip)
+            optimizer.step()
+        with torch.no_grad():  # outputs, not raw weights: a conv bias before GroupNorm only holds Adam noise
+            return torch.cat([model.eval().unimodal_logits(model.embed(inputs)) for inputs, _ in batches])
+
+    # At weight 1 the audio expert's gradient norm is ~2.0 on the first step (clipped at 1.5), ~1.1 on
+    # the second (not clipped): clipping changes the result, so the check below is not vacuous.
+    unclipped = expert_logits_after_two_steps(1.0, 1e9)
+    plain = expert_logits_after_two_steps(1.0, 1.5)
+    assert not torch.allclose(plain, unclipped, atol=1e-3)
+    assert torch.allclose(expert_logits_after_two_steps(8.0, 1.5), plain, atol=2e-4)
