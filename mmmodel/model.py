@@ -9,8 +9,7 @@ where they are the experts whose log-probabilities are summed, and whenever ``un
 ``hybrid`` adds one more expert, the concat model's joint head, which sees all modalities at once and
 so keeps the cross-modal interactions a product of per-modality experts cannot express. With
 ``independent_experts`` the fused loss stops at the experts: each is fitted on its own modality alone
-(and training clips each expert's gradient norm separately, at ``grad_clip`` times the weight of its
-loss, see ``expert_branches`` and ``train.clip_gradients``).
+(and training clips each expert's gradient norm separately, see ``expert_branches``).
 """
 
 from __future__ import annotations

@@ -79,21 +79,22 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
 
 
-def clip_gradients(model: MultimodalClassifier, max_norm: float) -> None:
+def clip_gradients(model: MultimodalClassifier, max_norm: float, scale_experts: bool = False) -> None:
     """Clip the global gradient norm; with independent experts, each expert's norm on its own.
 
     A global norm couples the experts: one expert's large gradient would shrink every other's step,
-    so none would train as it would alone. An expert's loss is scaled by ``unimodal_loss_weight``;
-    AdamW ignores a constant loss scale but clipping does not (at weight 8 nearly every step would
-    be clipped, i.e. normalised), so the expert's bound scales with the weight: its step is the one
-    a separately trained unimodal model (weight 1, ``max_norm``) would take.
+    so none would train as it would alone. ``scale_experts``: an expert's bound is ``max_norm`` times
+    its loss weight. AdamW ignores a constant loss scale but clipping does not (at weight 8 nearly
+    every step would be clipped, i.e. normalised); scaled, the step is the one a separately trained
+    unimodal model (weight 1, ``max_norm``) would take.
     """
     if not model.independent_experts:
         torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
         return
+    expert_norm = max_norm * model.unimodal_loss_weight if scale_experts else max_norm
     *experts, rest = model.expert_branches()
     for params in experts:
-        torch.nn.utils.clip_grad_norm_(params, max_norm * model.unimodal_loss_weight)
+        torch.nn.utils.clip_grad_norm_(params, expert_norm)
     torch.nn.utils.clip_grad_norm_(rest, max_norm)
 
 
@@ -195,7 +196,7 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:
-                    clip_gradients(model, cfg.grad_clip)
+                    clip_gradients(model, cfg.grad_clip, cfg.expert_clip_scaled)
                 optimizer.step()
                 scheduler.step()
                 state["step"] += 1
@@ -329,7 +330,7 @@ def unimodal_config(cfg: TrainConfig, modality: str, out: str | Path, reports: s
     return cfg.model_copy(update={"modalities": [modality], "out": str(out), "reports": str(reports),
                                   "unimodal_baselines": False, "modality_dropout": 0.0, "fusion": "concat",
                                   "unimodal_loss_weight": 0.0, "contrastive_weight": 0.0,
-                                  "independent_experts": False})
+                                  "independent_experts": False, "expert_clip_scaled": False})
 
 
 def train_unimodal_baselines(cfg: TrainConfig, modalities: list[str], console: Console) -> dict:

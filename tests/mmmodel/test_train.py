@@ -115,7 +115,7 @@ def test_class_weights_balance_rare_classes():
 
 def test_unimodal_baseline_is_the_same_model_whatever_the_fusion(tmp_path):
     tuned = TrainConfig(fusion="late", unimodal_loss_weight=1.0, modality_dropout=0.5, contrastive_weight=0.3,
-                        independent_experts=True)
+                        independent_experts=True, expert_clip_scaled=True)
     baseline = unimodal_config(tuned, "audio", tmp_path / "m", tmp_path / "r")
     assert baseline == unimodal_config(TrainConfig(), "audio", tmp_path / "m", tmp_path / "r")
     assert baseline.modalities == ["audio"] and baseline.fusion == "concat" and not baseline.unimodal_baselines
@@ -146,7 +146,7 @@ def test_independent_experts_clip_each_expert_on_its_own():
         assert torch.linalg.vector_norm(torch.stack([g.norm() for g in loud_image])) <= 1e-3 * (1 + 1e-5)
 
 
-def test_independent_expert_steps_do_not_depend_on_the_loss_weight():
+def test_scaled_expert_clip_makes_steps_independent_of_the_loss_weight():
     # AdamW ignores a constant loss scale; the clip bound must scale with the weight too, or at weight 8
     # clipping normalises steps that a separately trained expert (weight 1) would take unclipped.
     dims = ModelDims(modalities=["image", "audio"], n_classes=3, image_shape=[1, 8, 8], mel_shape=[4, 6])
@@ -156,17 +156,18 @@ def test_independent_expert_steps_do_not_depend_on_the_loss_weight():
                for scale in (1.0, 4.0)]
     mask = torch.ones(6, 2)
 
-    def expert_logits_after_two_steps(weight: float, grad_clip: float) -> torch.Tensor:
+    def expert_logits_after_two_steps(weight: float, grad_clip: float, scaled: bool = True) -> torch.Tensor:
         torch.manual_seed(0)
         cfg = TrainConfig(dim=8, conv_width=4, conv_blocks=1, fusion="late", unimodal_loss_weight=weight,
-                          dropout=0.0, modality_dropout=0.0, independent_experts=True, lr=1e-2, grad_clip=grad_clip)
+                          dropout=0.0, modality_dropout=0.0, independent_experts=True, expert_clip_scaled=scaled,
+                          lr=1e-2, grad_clip=grad_clip)
         model = MultimodalClassifier(dims, cfg).train()
         optimizer = make_optimizer(model, cfg)
         for inputs, target in batches:
             logits, aux = model(inputs, mask, target)
             optimizer.zero_grad()
             (F.cross_entropy(logits, target) + aux).backward()
-            clip_gradients(model, cfg.grad_clip)
+            clip_gradients(model, cfg.grad_clip, cfg.expert_clip_scaled)
             optimizer.step()
         with torch.no_grad():  # outputs, not raw weights: a conv bias before GroupNorm only holds Adam noise
             return torch.cat([model.eval().unimodal_logits(model.embed(inputs)) for inputs, _ in batches])
@@ -177,3 +178,10 @@ def test_independent_expert_steps_do_not_depend_on_the_loss_weight():
     plain = expert_logits_after_two_steps(1.0, 1.5)
     assert not torch.allclose(plain, unclipped, atol=1e-3)
     assert torch.allclose(expert_logits_after_two_steps(8.0, 1.5), plain, atol=2e-4)
+    # Unscaled, weight 8 clips both steps: a different expert.
+    assert not torch.allclose(expert_logits_after_two_steps(8.0, 1.5, scaled=False), plain, atol=1e-3)
+
+
+def test_expert_clip_scaled_needs_independent_experts():
+    with pytest.raises(ValueError, match="independent_experts"):
+        TrainConfig(fusion="late", unimodal_loss_weight=8.0, expert_clip_scaled=True)
