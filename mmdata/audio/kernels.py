@@ -282,14 +282,13 @@ def encode_wav(wave: np.ndarray, rate: int) -> bytes:
 ENCODERS = {"wav": encode_wav, "flac": encode_flac}
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=4096)  # token arrays come in many lengths
 def _npy_header(dtype: str, shape: tuple[int, ...]) -> bytes:
-    """What ``np.save`` writes before the data of a C-ordered array of this dtype and shape."""
-    empty = np.zeros(shape, dtype=dtype)
+    """What ``np.save`` writes before the data of a C-ordered array of this dtype and shape: format 1.0,
+    as np.save chooses whenever the header fits (always, for the few dimensions a sample field has)."""
     buffer = io.BytesIO()
-    np.save(buffer, empty, allow_pickle=False)
-    saved = buffer.getvalue()
-    return saved[: len(saved) - empty.nbytes]
+    np.lib.format.write_array_header_1_0(buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -298,4 +297,4 @@ def npy_bytes(array: np.ndarray) -> bytes:
         buffer = io.BytesIO()
         np.save(buffer, array, allow_pickle=False)
         return buffer.getvalue()
-    return _npy_header(array.dtype.str, array.shape) + array.tobytes()
+    return _npy_header(np.lib.format.dtype_to_descr(array.dtype), array.shape) + array.tobytes()

@@ -212,3 +212,15 @@ def test_lufs_normalised_samples_equal_pyloudnorm_based_ones(source):
         ours, ours_measured = normalize_lufs(wave, rate, -23.0)
         assert abs(ours_measured - measured) < 1e-9
         assert np.array_equal(ours, expected), (rate, wave.size)
+
+
+def test_npy_bytes_match_np_save_across_header_padding_boundaries():
+    """Header lengths change with the shape's digits: every length up to 2000 and a few large ones."""
+    from mmdata.audio.kernels import npy_bytes
+
+    shapes = [(n,) for n in range(2001)] + [(10**k,) for k in range(4, 8)] + [(64, n) for n in (1, 99, 101, 1000)]
+    for shape in shapes:
+        array = np.zeros(shape, np.int32 if len(shape) == 1 else np.float32)
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        assert npy_bytes(array) == buffer.getvalue(), shape
