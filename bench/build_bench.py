@@ -317,8 +317,8 @@ def measure_modality(tmp: Path, modality: str, items: list[bytes], rounds: int) 
         if modality == "text":
             # The yardstick build has near-duplicate search off, as for the other modalities (the bare
             # loop has none); with it on, MinHash signatures and the LSH index come on top.
-            near = build_config(raw, tmp / "out-text-near", CONFIGS[modality]).model_copy(
-                update={"dedup": build_config(raw, tmp, {}).dedup.model_copy(update={"near": True})})
+            near = cfg.model_copy(update={"out": str(tmp / "out-text-near"),
+                                          "dedup": cfg.dedup.model_copy(update={"near": True})})
             # The bench documents are overlapping windows of one text, so many are near-duplicates and
             # dropped: rates count input documents.
             started = time.perf_counter()

@@ -154,10 +154,14 @@ def _any_segment_bad(text: str) -> bool:
     return any(BADNESS_RE.search(text[start:end]) for start, end in windows)
 
 
+def _unchanged_by_char_steps(text: str) -> bool:
+    """True when ftfy's char-level fixers and NFC all return ``text``."""
+    return _TOUCHED_RE.search(text) is None and unicodedata.is_normalized("NFC", text)
+
+
 def _unchanged_by_a_pass(text: str) -> bool:
     """True when a whole ftfy pass (every step, every segment) returns ``text``, ``is_bad`` excepted."""
-    return (chardata.HTML_ENTITY_RE.search(text) is None and _TOUCHED_RE.search(text) is None
-            and unicodedata.is_normalized("NFC", text))
+    return chardata.HTML_ENTITY_RE.search(text) is None and _unchanged_by_char_steps(text)
 
 
 def fix_text_without_ftfy(text: str) -> str | None:
@@ -166,7 +170,7 @@ def fix_text_without_ftfy(text: str) -> str | None:
         return None
     if _any_segment_bad(text):
         return None
-    if _TOUCHED_RE.search(text) is None and unicodedata.is_normalized("NFC", text):
+    if _unchanged_by_char_steps(text):  # no entity (checked above), not bad: ftfy leaves it alone
         return text
     # Pass 1 without its identity steps. Every fixer is char-local or matches within a line, and NFC does
     # not act across "\n", so running them on the whole text is running them per segment, as long as no
