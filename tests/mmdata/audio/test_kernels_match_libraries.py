@@ -12,6 +12,8 @@ import pytest
 import soundfile as sf
 
 from mmdata.audio.kernels import (
+    AudioDropped,
+    _decode_flac16,
     decode_audio,
     encode_flac,
     encode_wav,
@@ -224,3 +226,67 @@ def test_npy_bytes_match_np_save_across_header_padding_boundaries():
         buffer = io.BytesIO()
         np.save(buffer, array, allow_pickle=False)
         assert npy_bytes(array) == buffer.getvalue(), shape
+
+
+def soundfile_decode(data: bytes) -> tuple[np.ndarray, int]:
+    return sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+
+
+def flac(samples: np.ndarray, rate: int, subtype: str = "PCM_16") -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, rate, format="FLAC", subtype=subtype)
+    return buffer.getvalue()
+
+
+def generated_flacs() -> dict[str, bytes]:
+    rng = np.random.default_rng(3)
+    full_scale = np.array([-32768, 32767, 0, -1, 1], np.int16).repeat(40)
+    return {
+        "mono 8k": flac(rng.integers(-32768, 32768, 8000, dtype=np.int16), 8000),
+        "stereo 44.1k": flac(rng.integers(-2000, 2000, (30000, 2), dtype=np.int16), 44100),
+        "six channels": flac(rng.integers(-32768, 32768, (999, 6), dtype=np.int16), 48000),
+        "full scale": flac(full_scale, 16000),
+        "one frame": flac(np.int16([1234]), 22050),
+        "long, many blocks": flac((8000 * np.sin(np.arange(200_000) / 7)).astype(np.int16), 16000),
+    }
+
+
+@pytest.mark.parametrize("source", ["generated", "fsdd"])
+def test_flac_fast_path_equals_soundfile(source):
+    """16-bit FLAC decoded by dr_flac: exactly libsndfile's float samples, rate and channel count."""
+    if source == "generated":
+        clips = list(generated_flacs().values())
+    else:
+        clips = [f.read_bytes() for f in sorted(FSDD.glob("*.flac"))[:300]] or pytest.skip(f"no FSDD clips under {FSDD}")
+    for data in clips:
+        fast = _decode_flac16(data, None)
+        assert fast is not None  # the fast path was taken, not the fallback
+        wave, rate, channels, duration_s = fast
+        expected, expected_rate = soundfile_decode(data)
+        assert wave.dtype == np.float32 and np.array_equal(wave, expected)
+        assert (rate, channels, duration_s) == (expected_rate, expected.shape[1], expected.shape[0] / expected_rate)
+
+
+def test_flac_fast_path_leaves_other_streams_to_soundfile():
+    """Other bit depths, other formats and damaged streams go to soundfile, which decodes or words the error."""
+    rng = np.random.default_rng(5)
+    deep = flac(rng.uniform(-0.9, 0.9, 4000), 16000, subtype="PCM_24")
+    good = generated_flacs()["mono 8k"]
+    for data in (deep, encode_wav(np.zeros(100, np.float32), 8000)):
+        assert _decode_flac16(data, None) is None
+        wave, rate, *_ = decode_audio(data)
+        expected, expected_rate = soundfile_decode(data)
+        assert rate == expected_rate and np.array_equal(wave, expected)
+    truncated = good[: len(good) // 2]  # the header promises more frames than the stream holds
+    assert _decode_flac16(truncated, None) is None
+    corrupt = good[:60] + bytes(len(good) - 60)  # frames zeroed after the header
+    assert _decode_flac16(corrupt, None) is None
+    with pytest.raises(AudioDropped, match="audio_undecodable"):
+        decode_audio(b"fLaC" + bytes(100))  # a FLAC marker without a STREAMINFO block
+
+
+def test_flac_fast_path_refuses_overlong_input_from_the_header():
+    data = generated_flacs()["long, many blocks"]  # 12.5 s
+    with pytest.raises(AudioDropped, match="audio_too_long"):
+        decode_audio(data, max_input_s=10.0)
+    assert decode_audio(data, max_input_s=13.0)[3] == pytest.approx(12.5)
