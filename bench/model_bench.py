@@ -280,6 +280,29 @@ def targets(avmnist: dict) -> dict:
     return met
 
 
+def seed_summary(avmnist: dict) -> dict:
+    """Per variant, every seed run (the headline seed 0 and the seed checks): its numbers, the means and
+    how many seeds meet the target. One seed meeting a target is weak evidence; the count says more."""
+    runs = [(v, r) for v, r in avmnist.items() if v in ("clean", "noisy")]
+    runs += [(name.rsplit("_seed", 1)[0], r) for name, r in avmnist.get("seed_checks", {}).items()]
+    numbers = ("fused_accuracy", "image_only_accuracy", "audio_only_accuracy", "fused_minus_best_unimodal_points")
+    rows: dict[str, list[dict]] = {}
+    names: dict[str, str] = {}
+    for variant, result in runs:
+        ((names[variant], met),) = targets({variant: result}).items()
+        rows.setdefault(variant, []).append({"seed": result.get("train_params", {}).get("seed", 0),
+                                             **{k: result[k] for k in numbers}, "target_met": met})
+    summary = {}
+    for variant, per_seed in sorted(rows.items()):
+        per_seed.sort(key=lambda row: row["seed"])
+        means = {f"mean_{k}": round(sum(row[k] for row in per_seed) / len(per_seed), 2 if "points" in k else 4)
+                 for k in numbers}
+        summary[variant] = {"target": names[variant], "seeds": [row["seed"] for row in per_seed],
+                            "n_seeds_met": sum(row["target_met"] for row in per_seed), "n_seeds": len(per_seed),
+                            **means, "per_seed": per_seed}
+    return summary
+
+
 def tuning_row(command: str, result: dict) -> dict:
     """The few numbers of a validation-fold run that a choice was made on."""
     keys = ("held_out_speaker", "fused_accuracy", "image_only_accuracy", "audio_only_accuracy",
@@ -293,6 +316,7 @@ def merge_reports(paths: list[Path], out: Path, note: str | None = None) -> dict
     Runs on a validation fold (another held-out speaker) go into a compact ``tuning`` section, after
     the tuning records already in ``out`` (kept; a run of the same name replaces its record); a
     throughput section already in ``out`` is kept unless one of the runs measured it again.
+    ``avmnist.seed_summary`` lists every seed of each variant with the means and the seeds meeting the target.
     """
     merged: dict = {"command": portable(" ".join([".venv/bin/python", *sys.argv])), "runs": [], "avmnist": {}}
     for path in paths:
@@ -315,6 +339,7 @@ def merge_reports(paths: list[Path], out: Path, note: str | None = None) -> dict
                 merged["avmnist"].setdefault("seed_checks", {})[f"{variant}_seed{seed}"] = {
                     **result, "targets": targets({variant: result})}
     merged["avmnist"]["targets"] = targets(merged["avmnist"])
+    merged["avmnist"]["seed_summary"] = seed_summary(merged["avmnist"])
     previous = json.loads(out.read_text()) if out.is_file() else {}
     if "throughput" not in merged and "throughput" in previous:  # measured by an earlier full run: keep it
         merged["throughput"] = previous["throughput"]

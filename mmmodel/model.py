@@ -9,7 +9,9 @@ where they are the experts whose log-probabilities are summed, and whenever ``un
 ``hybrid`` adds one more expert, the concat model's joint head, which sees all modalities at once and
 so keeps the cross-modal interactions a product of per-modality experts cannot express. With
 ``independent_experts`` the fused loss stops at the experts: each is fitted on its own modality alone
-(and training clips each expert's gradient norm separately, see ``expert_branches``).
+(and training clips each expert's gradient norm separately, see ``expert_branches``); with
+``joint_expert_detached`` as well, hybrid's joint expert reads detached embeddings, so no fused loss
+reaches an encoder.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class MultimodalClassifier(nn.Module):
         # With one modality the auxiliary loss would only repeat the main one.
         self.unimodal_loss_weight = cfg.unimodal_loss_weight if len(self.modalities) > 1 else 0.0
         self.independent_experts = cfg.independent_experts and self.unimodal_loss_weight > 0
+        # The joint expert's fused loss stops at the embeddings: encoders learn from their experts alone.
+        self.joint_expert_detached = cfg.joint_expert_detached and self.independent_experts and self.joint
         self.contrastive_weight = cfg.contrastive_weight
         self.unimodal_heads = None
         if self.late or self.unimodal_loss_weight > 0:
@@ -94,7 +98,8 @@ class MultimodalClassifier(nn.Module):
             # Independent experts: the product is scored, but only the experts' own losses train them.
             logits = self.fusion(per_modality.detach() if self.independent_experts else per_modality, mask)
             if self.joint:
-                joint = self.head(self.joint_fusion(feats, mask))
+                joint_feats = feats.detach() if self.joint_expert_detached else feats
+                joint = self.head(self.joint_fusion(joint_feats, mask))
                 logits = logits + F.log_softmax(joint.float(), dim=-1).to(logits.dtype)
         else:
             logits = self.head(self.fusion(feats, mask))

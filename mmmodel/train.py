@@ -330,7 +330,8 @@ def unimodal_config(cfg: TrainConfig, modality: str, out: str | Path, reports: s
     return cfg.model_copy(update={"modalities": [modality], "out": str(out), "reports": str(reports),
                                   "unimodal_baselines": False, "modality_dropout": 0.0, "fusion": "concat",
                                   "unimodal_loss_weight": 0.0, "contrastive_weight": 0.0,
-                                  "independent_experts": False, "expert_clip_scaled": False})
+                                  "independent_experts": False, "expert_clip_scaled": False,
+                                  "joint_expert_detached": False})
 
 
 def train_unimodal_baselines(cfg: TrainConfig, modalities: list[str], console: Console) -> dict:

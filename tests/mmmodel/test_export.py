@@ -16,11 +16,14 @@ from tests.mmmodel.conftest import tiny_config
 
 
 # lowrank: a product over modalities; late: per-modality heads and a masked sum of log-softmaxes;
-# hybrid: that sum plus a joint concat expert; independent experts: the same graph with detached experts.
+# hybrid: that sum plus a joint concat expert; independent experts (and a detached joint expert): the same
+# graph with detached inputs.
 @pytest.fixture(scope="module", params=[{"fusion": "lowrank"}, {"fusion": "late", "unimodal_loss_weight": 0.5},
                                         {"fusion": "hybrid", "unimodal_loss_weight": 0.5},
-                                        {"fusion": "hybrid", "unimodal_loss_weight": 0.5, "independent_experts": True}],
-                ids=["lowrank", "late", "hybrid", "hybrid-independent"])
+                                        {"fusion": "hybrid", "unimodal_loss_weight": 0.5, "independent_experts": True},
+                                        {"fusion": "hybrid", "unimodal_loss_weight": 0.5, "independent_experts": True,
+                                         "joint_expert_detached": True}],
+                ids=["lowrank", "late", "hybrid", "hybrid-independent", "hybrid-detached"])
 def trained(request, tmp_path_factory, pair_shards):
     root = tmp_path_factory.mktemp("export")
     cfg = tiny_config(root, pair_shards, epochs=1, **request.param)

@@ -143,3 +143,43 @@ def test_independent_experts_learn_from_their_own_loss_only():
         TrainConfig(fusion="late", independent_experts=True)  # nothing would train the experts
     with pytest.raises(ValueError, match="independent_experts"):
         TrainConfig(fusion="concat", unimodal_loss_weight=1.0, independent_experts=True)
+
+
+def test_detached_joint_expert_keeps_the_fused_loss_off_the_encoders():
+    import pytest
+    import torch.nn.functional as F
+
+    inputs, target, mask = _inputs(), torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 3)
+    runs = {}
+    for detached in (False, True):
+        torch.manual_seed(0)
+        cfg = TrainConfig(dim=8, conv_width=4, conv_blocks=1, fusion="hybrid", unimodal_loss_weight=1.0,
+                          modality_dropout=0.0, dropout=0.0, independent_experts=True,
+                          joint_expert_detached=detached)
+        model = MultimodalClassifier(DIMS, cfg).train()
+        logits, aux = model(inputs, mask, target)
+        fused = F.cross_entropy(logits, target)
+        encoders = list(model.encoders.parameters())
+
+        def grads(loss, params=encoders):
+            return torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+
+        from_fused, from_total, from_experts = grads(fused), grads(fused + aux), grads(aux)
+        runs[detached] = {
+            "logits": logits.detach(),
+            "encoders_from_fused": any(g is not None and g.any() for g in from_fused),
+            "total_is_experts_only": all(torch.equal(a, b) for a, b in zip(from_total, from_experts, strict=True)),
+            "joint_head": grads(fused, list(model.head.parameters()))}
+    # Same weights, same answer: detaching only moves where the fused loss's gradient goes.
+    assert torch.allclose(runs[False]["logits"], runs[True]["logits"], atol=1e-6)
+    assert runs[False]["encoders_from_fused"] and not runs[False]["total_is_experts_only"]
+    # Detached, no gradient of the fused loss reaches any encoder: each learns from its own expert only.
+    assert not runs[True]["encoders_from_fused"] and runs[True]["total_is_experts_only"]
+    # The joint head still learns from the fused loss, exactly as before.
+    for a, b in zip(runs[False]["joint_head"], runs[True]["joint_head"], strict=True):
+        assert torch.allclose(a, b, atol=1e-6) and b.any()
+    for refused in (dict(fusion="hybrid", unimodal_loss_weight=1.0),  # experts still pass the fused loss on
+                    dict(fusion="late", unimodal_loss_weight=1.0, independent_experts=True),  # no joint expert
+                    dict(fusion="concat", unimodal_loss_weight=1.0)):
+        with pytest.raises(ValueError, match="joint_expert_detached needs fusion hybrid and independent_experts"):
+            TrainConfig(joint_expert_detached=True, **refused)

@@ -14,6 +14,7 @@ from mmmodel.config import EvaluateConfig, ModelDims, TrainConfig
 from mmmodel.evaluate import evaluate
 from mmmodel.model import MultimodalClassifier
 from mmmodel.train import (
+    check_resumable,
     class_weight_tensor,
     clip_gradients,
     is_better,
@@ -114,11 +115,23 @@ def test_class_weights_balance_rare_classes():
 
 
 def test_unimodal_baseline_is_the_same_model_whatever_the_fusion(tmp_path):
-    tuned = TrainConfig(fusion="late", unimodal_loss_weight=1.0, modality_dropout=0.5, contrastive_weight=0.3,
-                        independent_experts=True, expert_clip_scaled=True)
-    baseline = unimodal_config(tuned, "audio", tmp_path / "m", tmp_path / "r")
-    assert baseline == unimodal_config(TrainConfig(), "audio", tmp_path / "m", tmp_path / "r")
+    plain = unimodal_config(TrainConfig(), "audio", tmp_path / "m", tmp_path / "r")
+    for fusion, detached in (("late", False), ("hybrid", True)):
+        tuned = TrainConfig(fusion=fusion, unimodal_loss_weight=1.0, modality_dropout=0.5, contrastive_weight=0.3,
+                            independent_experts=True, expert_clip_scaled=True, joint_expert_detached=detached)
+        baseline = unimodal_config(tuned, "audio", tmp_path / "m", tmp_path / "r")
+        assert baseline == plain
+        # Saved into the baseline's config.json, it must load again (fusion-only options reset to valid values).
+        assert TrainConfig.model_validate(baseline.model_dump()) == baseline
     assert baseline.modalities == ["audio"] and baseline.fusion == "concat" and not baseline.unimodal_baselines
+
+
+def test_resume_refuses_a_checkpoint_trained_with_the_joint_expert_attached(tmp_path):
+    attached = TrainConfig(fusion="hybrid", unimodal_loss_weight=8.0, independent_experts=True)
+    detached = attached.model_copy(update={"joint_expert_detached": True})
+    with pytest.raises(ValueError, match=r"joint_expert_detached: False -> True"):
+        check_resumable(attached.model_dump(), TrainConfig.model_validate(detached.model_dump()), tmp_path / "last.pt")
+    check_resumable(detached.model_dump(), detached, tmp_path / "last.pt")  # the same run resumes
 
 
 def test_independent_experts_clip_each_expert_on_its_own():
