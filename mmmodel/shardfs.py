@@ -9,12 +9,14 @@ would download every remote shard twice).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import IO
 
 import fsspec
 from fsspec.core import url_to_fs
 
+from mmdata.manifest import MANIFEST_NAME
 from mmdata.safety.tar_guard import validate_shard
 
 SHARD_GLOB = "shard-*.tar"
@@ -93,3 +95,41 @@ def read_optional(path: str) -> bytes | None:
         return fs.cat_file(inner)
     except FileNotFoundError:
         return None
+
+
+# What a build writes beside its shards that names their content: the manifest (every sample's sources,
+# status, split and shard) and the standardization settings, vocabulary and labels.
+_BUILD_RECORDS = (MANIFEST_NAME, "preprocess.json", "vocab.json", "labels.json")
+
+
+def data_fingerprint(location: str | Path, splits: tuple[str, ...]) -> str:
+    """sha256 naming the content of a shard set, cheap enough to take at every training start.
+
+    A build's records are enough: a build is deterministic (the same records come with the same
+    shard bytes), and rebuilt data with other inputs or settings has other records. Shards without
+    a manifest (not written by ``mm build``) are named by each split's shard names and sizes.
+    """
+    digest = hashlib.sha256()
+    if read_optional(join(location, MANIFEST_NAME)) is not None:
+        for name in _BUILD_RECORDS:
+            data = read_optional(join(location, name)) or b""
+            digest.update(f"{name}\0{len(data)}\0".encode())
+            digest.update(data)
+        return digest.hexdigest()
+    for split in splits:
+        for name, size in _shard_sizes(location, split):
+            digest.update(f"{split}/{name}\0{size}\0".encode())
+    return digest.hexdigest()
+
+
+def _shard_sizes(location: str | Path, split: str) -> list[tuple[str, int]]:
+    """(file name, bytes) of one split's shards, sorted; none when the split is absent."""
+    folder = join(location, split)
+    if not is_url(location):
+        return sorted((p.name, p.stat().st_size) for p in Path(folder).glob(SHARD_GLOB))
+    fs, root = _filesystem(folder)
+    try:
+        found = fs.glob(f"{root.rstrip('/')}/{SHARD_GLOB}", detail=True)
+    except OSError as err:
+        raise ShardError(f"cannot list {folder}/{SHARD_GLOB}: {err}") from err
+    return sorted((path.rsplit("/", 1)[-1], int(info.get("size") or 0)) for path, info in found.items())

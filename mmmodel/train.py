@@ -37,6 +37,7 @@ from mmmodel.modeldir import (
     save_torch_atomic,
     write_config,
 )
+from mmmodel.shardfs import data_fingerprint
 
 
 def resolve_device(name: str) -> torch.device:
@@ -128,6 +129,7 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
     rank, world, device = setup_distributed(device)
     out, reports = Path(cfg.out), Path(cfg.reports)
     dims, counts = probe_shards(cfg.shards, cfg.train_split, cfg.max_tokens, cfg.modalities)
+    data_id = data_fingerprint(cfg.shards, (cfg.train_split, cfg.val_split))
     n_train = sum(counts.values())
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     model = MultimodalClassifier(dims, cfg).to(device)
@@ -144,6 +146,7 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
     if cfg.resume and checkpoint_path.is_file():
         saved = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
         check_resumable(saved.get("config"), cfg, checkpoint_path)
+        check_same_data(saved.get("data"), data_id, cfg.shards, checkpoint_path)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
@@ -165,7 +168,8 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
     def save_checkpoint() -> None:
         if rank == 0:
             save_torch_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                               "scheduler": scheduler.state_dict(), "state": state, "config": cfg.model_dump()},
+                               "scheduler": scheduler.state_dict(), "state": state, "config": cfg.model_dump(),
+                               "data": data_id},
                               checkpoint_path)
 
     started = time.perf_counter()
@@ -248,6 +252,17 @@ def check_resumable(saved: dict | None, cfg: TrainConfig, checkpoint_path: Path)
         details = ", ".join(f"{k}: {saved[k]!r} -> {current[k]!r}" for k in changed[:6])
         raise ValueError(f"{checkpoint_path} belongs to a run with other settings ({details}); "
                          "train into another --out, or pass --no-resume to start this one afresh")
+
+
+def check_same_data(saved: str | None, current: str, shards: str, checkpoint_path: Path) -> None:
+    """Refuse to continue a checkpoint trained on other data, e.g. shards rebuilt at the same path.
+
+    The settings can all be equal while the data is not: continuing would mix two datasets in one
+    model. ``saved`` is None in checkpoints from before the fingerprint was stored.
+    """
+    if saved is not None and saved != current:
+        raise ValueError(f"{checkpoint_path} was trained on other data than the shards now at {shards} "
+                         "(rebuilt since?); train into another --out, or pass --no-resume to start afresh")
 
 
 def weights_digest(model: torch.nn.Module) -> str:
