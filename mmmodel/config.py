@@ -104,6 +104,11 @@ class TrainConfig(BaseModel):
     label_smoothing: float = 0.0
     class_weights: bool = False  # weight the loss by inverse class frequency (imbalanced labels)
     early_stopping_patience: int = 4  # epochs without val gain (macro-F1; ties: loss) before stopping; 0 = never
+    # > 0: keep an exponential moving average of the weights (updated after every optimizer step,
+    # averaging the last ~1/(1 - decay) steps); validation, model selection and the saved model use it.
+    # The last steps of a small-data run move the weights noisily from batch to batch, and the val-selected
+    # epoch inherits that noise; the average is a smoother point of the same trajectory. 0 = off.
+    ema_decay: float = 0.0
 
     # -- running
     seed: int = 0
@@ -131,6 +136,8 @@ class TrainConfig(BaseModel):
         if self.joint_expert_detached and not (self.fusion == "hybrid" and self.independent_experts):
             raise ValueError("joint_expert_detached needs fusion hybrid and independent_experts (otherwise the "
                              "fused loss still reaches the encoders through the experts, or there is no joint expert)")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError("ema_decay must be in [0, 1) (0 = no weight average)")
         if not 0.0 <= self.modality_dropout < 1.0:
             raise ValueError("modality_dropout must be in [0, 1)")
         if self.batch_size < 1 or self.epochs < 1 or self.checkpoint_every < 1:

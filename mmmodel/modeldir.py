@@ -62,7 +62,8 @@ def load_model(model_dir: str | Path, device: torch.device | str = "cpu") -> tup
     info = json.loads((model_dir / CONFIG).read_text())
     # Models saved before ``pool_grid`` existed pooled their CNN maps globally; models saved before
     # ``audio_encoder`` existed encoded audio with the 2-D CNN; models saved before
-    # ``unimodal_loss_weight`` existed have no per-modality heads.
+    # ``unimodal_loss_weight`` existed have no per-modality heads. Settings whose default is what older
+    # models did (independent_experts, joint_expert_detached, ema_decay = 0: no average) need no entry.
     saved = {"pool_grid": 0, "audio_encoder": "conv2d", "unimodal_loss_weight": 0.0, **info["train"]}
     cfg, dims = TrainConfig.model_validate(saved), ModelDims.model_validate(info["dims"])
     model = MultimodalClassifier(dims, cfg)

@@ -4,7 +4,8 @@ torchrun (gloo on CPU).
 
 Resume is exact because nothing random depends on history: the data order is a function of
 (seed, epoch), and the torch RNG is re-seeded from (seed, rank, step) before every step; the
-checkpoint holds weights, optimizer, scheduler, the step and the position inside the epoch.
+checkpoint holds weights (and their moving average, with ``ema_decay``), optimizer, scheduler, the step
+and the position inside the epoch.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from mmdata.atomic import remove_stale_temporaries, write_text_atomic
 from mmmodel.augment import augment_batch
 from mmmodel.config import ModelDims, TrainConfig
 from mmmodel.data import ShardError, ShardStream, make_loader, probe_shards, shard_paths
+from mmmodel.ema import WeightEMA
 from mmmodel.metrics import autocast, classification_metrics, predict_probs, to_device
 from mmmodel.model import MultimodalClassifier
 from mmmodel.modeldir import (
@@ -134,6 +136,8 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     model = MultimodalClassifier(dims, cfg).to(device)
     optimizer = make_optimizer(model, cfg)
+    ema = WeightEMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    evaluated = ema.module if ema is not None else model  # what validation scores and model.pt holds
     steps_per_epoch = max(1, math.ceil((cfg.epoch_samples or n_train) / (world * cfg.batch_size)))
     total_steps = steps_per_epoch * cfg.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -148,6 +152,8 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
         check_resumable(saved.get("config"), cfg, checkpoint_path)
         check_same_data(saved.get("data"), data_id, cfg.shards, checkpoint_path)
         model.load_state_dict(saved["model"])
+        if ema is not None:
+            ema.load_state_dict(saved.get("ema"), checkpoint_path)
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         state = saved["state"]
@@ -169,7 +175,8 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
         if rank == 0:
             save_torch_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                "scheduler": scheduler.state_dict(), "state": state, "config": cfg.model_dump(),
-                               "data": data_id},
+                               "data": data_id,
+                               "ema": ema.state_dict() if ema is not None else None},
                               checkpoint_path)
 
     started = time.perf_counter()
@@ -202,6 +209,8 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
                 if cfg.grad_clip > 0:
                     clip_gradients(model, cfg.grad_clip, cfg.expert_clip_scaled)
                 optimizer.step()
+                if ema is not None:
+                    ema.update(model)
                 scheduler.step()
                 state["step"] += 1
                 state["batch"] += 1
@@ -212,13 +221,13 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
                     save_checkpoint()
             del loader  # stops DataLoader workers of the (endless) training stream
             progress.remove_task(task)
-            _end_epoch(cfg, state, model, val_loader, device, label_names, steps_per_epoch, scheduler, rank, out, dims,
-                       console)
+            _end_epoch(cfg, state, evaluated, val_loader, device, label_names, steps_per_epoch, scheduler, rank, out,
+                       dims, console)
             save_checkpoint()
     if rank == 0:
         _write_curves(reports, state["history"])
         if not (out / WEIGHTS).is_file():  # no epoch finished with a val score: keep the last weights
-            save_torch_atomic(model.state_dict(), out / WEIGHTS)
+            save_torch_atomic(evaluated.state_dict(), out / WEIGHTS)
     summary = {
         "model_dir": str(out), "device": str(device), "world_size": world, "epochs_run": state["epoch"],
         "steps": state["step"], "best_epoch": state["best_epoch"], "best_val_macro_f1": state["best_f1"],
@@ -227,6 +236,8 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict:
         "steps_this_run": state["step"] - steps_at_start, "data_wait_s": round(data_wait_s, 3),
         "history": state["history"], "weights_sha256": weights_digest(model),
     }
+    if ema is not None:
+        summary["ema_weights_sha256"] = weights_digest(ema.module)
     if cfg.unimodal_baselines and rank == 0 and len(dims.modalities) > 1:
         summary["unimodal"] = train_unimodal_baselines(cfg, dims.modalities, console)
     return summary

@@ -8,14 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.mmmodel.conftest import tiny_config
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNER = Path(__file__).with_name("run_train.py")
 
 
-def test_torchrun_two_cpu_processes(tmp_path, pair_shards):
-    cfg = tiny_config(tmp_path, pair_shards, epochs=2, batch_size=16, modalities=["image", "audio"], device="cpu")
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_torchrun_two_cpu_processes(tmp_path, pair_shards, ema_decay):
+    cfg = tiny_config(tmp_path, pair_shards, epochs=2, batch_size=16, modalities=["image", "audio"], device="cpu",
+                      ema_decay=ema_decay)
     cfg_path = tmp_path / "cfg.json"
     cfg_path.write_text(cfg.model_dump_json())
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -29,4 +33,7 @@ def test_torchrun_two_cpu_processes(tmp_path, pair_shards):
     assert [s["steps"] for s in ranks] == [20, 20]
     # Gradients were all-reduced: both ranks hold the same weights although they saw different samples.
     assert ranks[0]["weights_sha256"] == ranks[1]["weights_sha256"]
+    # Each rank averages its own (identical) replica: the averages are identical too.
+    assert ranks[0].get("ema_weights_sha256") == ranks[1].get("ema_weights_sha256")
+    assert ("ema_weights_sha256" in ranks[0]) == (ema_decay > 0)
     assert (Path(cfg.out) / "model.pt").is_file() and (Path(cfg.out) / "checkpoints" / "last.pt").is_file()

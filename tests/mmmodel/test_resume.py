@@ -39,8 +39,10 @@ def _kill_after_new_checkpoint(proc: subprocess.Popen, checkpoint: Path, timeout
     return False
 
 
-def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, pair_shards):
-    common = dict(epochs=3, checkpoint_every=4, modalities=["image", "audio"], fusion="attention")
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, pair_shards, ema_decay):
+    # With ema_decay the weight average is resumed too: model.pt and the best epoch are scored on it.
+    common = dict(epochs=3, checkpoint_every=4, modalities=["image", "audio"], fusion="attention", ema_decay=ema_decay)
     reference = train(tiny_config(tmp_path / "clean", pair_shards, **common))
 
     cfg = tiny_config(tmp_path / "killed", pair_shards, **common)
@@ -60,10 +62,15 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, pair_shards):
     assert not list(Path(cfg.out).rglob(".tmp-*"))
 
     assert resumed["steps"] == reference["steps"] and resumed["epochs_run"] == reference["epochs_run"]
+    assert ("ema_weights_sha256" in resumed) == (ema_decay > 0)
     clean = torch.load(tmp_path / "clean" / "model" / "model.pt", weights_only=True)
     after_kill = torch.load(Path(cfg.out) / "model.pt", weights_only=True)
     for name, tensor in clean.items():
         assert torch.allclose(tensor, after_kill[name], atol=1e-5), name
+    if ema_decay > 0:  # the average at the end, not only at the best epoch
+        averages = [torch.load(folder / "checkpoints" / "last.pt", weights_only=False)["ema"]
+                    for folder in (tmp_path / "clean" / "model", Path(cfg.out))]
+        assert all(torch.allclose(tensor, averages[1][name], atol=1e-5) for name, tensor in averages[0].items())
     for ref_row, row in zip(reference["history"], resumed["history"], strict=True):
         assert abs(ref_row["val_macro_f1"] - row["val_macro_f1"]) <= 0.02
         assert abs(ref_row["train_loss"] - row["train_loss"]) <= 1e-3
