@@ -107,7 +107,9 @@ class TrainConfig(BaseModel):
     # > 0: keep an exponential moving average of the weights (updated after every optimizer step,
     # averaging the last ~1/(1 - decay) steps); validation, model selection and the saved model use it.
     # The last steps of a small-data run move the weights noisily from batch to batch, and the val-selected
-    # epoch inherits that noise; the average is a smoother point of the same trajectory. 0 = off.
+    # epoch inherits that noise; the average is a smoother point of the same trajectory. Noisy AV-MNIST
+    # (yweweler fold, hybrid+8+independent, 2 seeds), decay 0.99: fused 0.866/0.878 vs 0.872/0.892 without,
+    # clean 0.992/0.990; 0 = off (the default).
     ema_decay: float = 0.0
 
     # -- running
