@@ -116,6 +116,14 @@ def test_hybrid_fusion_is_the_late_product_times_a_joint_concat_expert():
     assert torch.isfinite(model(inputs, torch.zeros(6, 3))).all()
 
 
+def _hybrid_in_training(**options) -> MultimodalClassifier:
+    """A small hybrid model with per-modality losses and no randomness in its forward pass, same weights each time."""
+    torch.manual_seed(0)
+    cfg = TrainConfig(dim=8, conv_width=4, conv_blocks=1, fusion="hybrid", unimodal_loss_weight=1.0,
+                      modality_dropout=0.0, dropout=0.0, **options)
+    return MultimodalClassifier(DIMS, cfg).train()
+
+
 def test_independent_experts_learn_from_their_own_loss_only():
     import pytest
     import torch.nn.functional as F
@@ -123,10 +131,7 @@ def test_independent_experts_learn_from_their_own_loss_only():
     inputs, target, mask = _inputs(), torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 3)
     grads = {}
     for independent in (False, True):
-        torch.manual_seed(0)
-        cfg = TrainConfig(dim=8, conv_width=4, conv_blocks=1, fusion="hybrid", unimodal_loss_weight=1.0,
-                          modality_dropout=0.0, dropout=0.0, independent_experts=independent)
-        model = MultimodalClassifier(DIMS, cfg).train()
+        model = _hybrid_in_training(independent_experts=independent)
         logits, _ = model(inputs, mask, target)
         F.cross_entropy(logits, target).backward()  # the fused loss alone
         grads[independent] = {
@@ -152,11 +157,7 @@ def test_detached_joint_expert_keeps_the_fused_loss_off_the_encoders():
     inputs, target, mask = _inputs(), torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 3)
     runs = {}
     for detached in (False, True):
-        torch.manual_seed(0)
-        cfg = TrainConfig(dim=8, conv_width=4, conv_blocks=1, fusion="hybrid", unimodal_loss_weight=1.0,
-                          modality_dropout=0.0, dropout=0.0, independent_experts=True,
-                          joint_expert_detached=detached)
-        model = MultimodalClassifier(DIMS, cfg).train()
+        model = _hybrid_in_training(independent_experts=True, joint_expert_detached=detached)
         logits, aux = model(inputs, mask, target)
         fused = F.cross_entropy(logits, target)
         encoders = list(model.encoders.parameters())
