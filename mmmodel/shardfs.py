@@ -110,9 +110,10 @@ def data_fingerprint(location: str | Path, splits: tuple[str, ...]) -> str:
     a manifest (not written by ``mm build``) are named by each split's shard names and sizes.
     """
     digest = hashlib.sha256()
-    if read_optional(join(location, MANIFEST_NAME)) is not None:
-        for name in _BUILD_RECORDS:
-            data = read_optional(join(location, name)) or b""
+    records = {name: read_optional(join(location, name)) for name in _BUILD_RECORDS}
+    if records[MANIFEST_NAME] is not None:
+        for name, data in records.items():
+            data = data or b""
             digest.update(f"{name}\0{len(data)}\0".encode())
             digest.update(data)
         return digest.hexdigest()
